@@ -1,0 +1,739 @@
+//! The allocator: deterministic, stable CIDR placement for IPv4 and IPv6.
+//!
+//! Pure Rust on [`ipnet`]; it knows nothing of Terraform. The provider layer turns
+//! configuration and prior state into a [`Pool`], a prior ledger and a set of
+//! [`Request`]s, calls [`Pool::allocate`], and turns the [`Outcome`] or the
+//! [`AllocError`] into planned values or diagnostics.
+//!
+//! # Layout
+//! - `mod.rs` (this file): the pool, the requests, the placement run, typed errors.
+//! - `free.rs`: the free-space index (canonical CIDR decomposition, one ordered set
+//!   per prefix length) that makes one placement `O(W log n)`.
+//! - `facts.rs`: per-block facts (netmask, first/last address, address count).
+//!
+//! # The contract (SPEC.md, "Placement rules")
+//! 1. Deterministic: the outcome depends only on the inputs, never on their order.
+//! 2. Stable: a prior allocation keeps its CIDR while its own request is unchanged and
+//!    it is still valid; shrinking keeps the block's start.
+//! 3. Safe: no overlap, inside the pool, outside `reserved`, aligned.
+//! 4. New and changed requests are placed largest first, then by name, by [`Strategy`].
+//! 5. A request that cannot be met fails the whole run with [`AllocError::Exhausted`].
+//!
+//! ```
+//! use ipam::alloc::{Pool, Request, Rules, Strategy};
+//! use std::collections::BTreeMap;
+//!
+//! let pool = Pool::new(&["10.0.0.0/16".parse().unwrap()], &[], Rules::default(), Strategy::BestFit).unwrap();
+//! let mut requests = BTreeMap::new();
+//! requests.insert("pods".to_string(), Request::Size(Some(18)));
+//! requests.insert("nodes".to_string(), Request::Size(Some(24)));
+//! let out = pool.allocate(&BTreeMap::new(), &requests, &[]).unwrap();
+//! assert_eq!(out.ledger["pods"].to_string(), "10.0.0.0/18");
+//! assert_eq!(out.ledger["nodes"].to_string(), "10.0.64.0/24");
+//!
+//! // A request that does not fit fails with the figures a user needs.
+//! requests.insert("huge".to_string(), Request::Size(Some(15)));
+//! let err = pool.allocate(&out.ledger, &requests, &[]).unwrap_err();
+//! assert!(err.to_string().contains("\"huge\""));
+//! ```
+
+mod facts;
+mod free;
+#[cfg(test)]
+mod naive;
+#[cfg(test)]
+mod proptests;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use thiserror::Error;
+
+pub use facts::Facts;
+use free::{block_last, FreeIndex};
+
+/// Where new blocks go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Strategy {
+    /// The tightest free block that fits, lowest address among equals.
+    #[default]
+    BestFit,
+    /// The lowest-addressed free block that fits.
+    Lowest,
+    /// The highest-addressed free block that fits, placing at its end.
+    Highest,
+}
+
+impl Strategy {
+    /// Parses `best_fit`, `lowest` or `highest`.
+    pub fn parse(s: &str) -> Option<Strategy> {
+        match s {
+            "best_fit" => Some(Strategy::BestFit),
+            "lowest" => Some(Strategy::Lowest),
+            "highest" => Some(Strategy::Highest),
+            _ => None,
+        }
+    }
+}
+
+/// Allocation rules, as AWS IPAM pools have them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rules {
+    /// Shortest prefix length a request may ask for (largest block).
+    pub min_prefix_length: Option<u8>,
+    /// Longest prefix length a request may ask for (smallest block).
+    pub max_prefix_length: Option<u8>,
+    /// Prefix length of a request that names none.
+    pub default_prefix_length: Option<u8>,
+}
+
+/// One allocation request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// A block of this prefix length, or of the pool's default when `None`.
+    Size(Option<u8>),
+    /// Exactly this block (brownfield).
+    Pinned(IpNet),
+}
+
+/// IP family of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+    /// Address width in bits.
+    pub fn bits(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// Why a block of a stored ledger is invalid (drift).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Not a CIDR of the pool's family, or host bits set.
+    Misaligned,
+    /// Not inside the pool's CIDRs.
+    OutsidePool,
+    /// Touches a reserved range.
+    InReserved(IpNet),
+    /// Overlaps another entry (the one kept, earlier by name).
+    Overlaps(String),
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Misaligned => f.write_str("is not an aligned CIDR block of the pool's family"),
+            Problem::OutsidePool => f.write_str("lies outside the pool's cidrs"),
+            Problem::InReserved(r) => write!(f, "touches the reserved range {r}"),
+            Problem::Overlaps(o) => write!(f, "overlaps allocation {o:?}"),
+        }
+    }
+}
+
+/// Typed errors; each carries what a user-facing message needs.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AllocError {
+    #[error("{input:?} is not a valid CIDR block (expected an address and a prefix length, such as 10.0.0.0/16 or fd00::/48)")]
+    Malformed { input: String },
+    #[error("{input} has host bits set: did you mean {suggested}?")]
+    HostBitsSet { input: String, suggested: IpNet },
+    #[error("{other} is {other_family} but the pool is {family}: one pool holds one IP family")]
+    MixedFamilies { family: Family, other: IpNet, other_family: Family },
+    #[error("the pool has no CIDR blocks: give at least one in cidrs")]
+    EmptyPool,
+    #[error("the whole IPv6 address space (::/0) cannot be a pool: give a smaller block")]
+    PoolTooLarge,
+    #[error("pool CIDRs {a} and {b} overlap: list each address range once")]
+    PoolOverlap { a: IpNet, b: IpNet },
+    #[error("reserved range {reserved} is not inside the pool's cidrs")]
+    ReservedOutsidePool { reserved: IpNet },
+    #[error("invalid allocation rules: {reason}")]
+    InvalidRules { reason: String },
+    #[error("allocation {name:?} asks for a /{prefix}, outside the allowed prefix lengths /{min} to /{max}")]
+    PrefixOutOfRules { name: String, prefix: u8, min: u8, max: u8 },
+    #[error("allocation {name:?} gives no prefix_length or cidr and the pool has no default_prefix_length")]
+    NoPrefix { name: String },
+    #[error("allocation {name:?} pins {cidr}, which is not inside the pool's cidrs")]
+    PinOutsidePool { name: String, cidr: IpNet },
+    #[error("allocation {name:?} pins {cidr}, which touches the reserved range {reserved}")]
+    PinInReserved { name: String, cidr: IpNet, reserved: IpNet },
+    #[error("allocation {name:?} pins {cidr}, which overlaps allocation {other:?} ({other_cidr})")]
+    PinOverlap { name: String, cidr: IpNet, other: String, other_cidr: IpNet },
+    #[error("allocation {name:?} needs a /{prefix} but no free block is that large: the pool has {free} free addresses, largest free block {}", largest_free.map(|l| format!("/{l}")).unwrap_or_else(|| "none".into()))]
+    Exhausted { name: String, prefix: u8, free: u128, largest_free: Option<u8> },
+    #[error("pool CIDR {cidr} cannot be removed while it holds allocations: {}", names.join(", "))]
+    CidrRemovedInUse { cidr: IpNet, names: Vec<String> },
+}
+
+/// Parses a CIDR block strictly: no host bits, with a suggestion when there are.
+///
+/// ```
+/// use ipam::alloc::{parse_cidr, AllocError};
+/// assert_eq!(parse_cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+/// match parse_cidr("10.0.0.1/8") {
+///     Err(AllocError::HostBitsSet { suggested, .. }) => assert_eq!(suggested.to_string(), "10.0.0.0/8"),
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(matches!(parse_cidr("10.0.0.0"), Err(AllocError::Malformed { .. })));
+/// ```
+pub fn parse_cidr(input: &str) -> Result<IpNet, AllocError> {
+    let net: IpNet = input
+        .trim()
+        .parse()
+        .map_err(|_| AllocError::Malformed { input: input.to_string() })?;
+    if net.trunc() != net {
+        return Err(AllocError::HostBitsSet { input: input.to_string(), suggested: net.trunc() });
+    }
+    Ok(net)
+}
+
+/// Parses a reserved range: a CIDR block, or a single address (a /32 or /128).
+pub fn parse_range(input: &str) -> Result<IpNet, AllocError> {
+    if let Ok(ip) = input.trim().parse::<IpAddr>() {
+        return Ok(IpNet::from(ip));
+    }
+    parse_cidr(input)
+}
+
+pub(crate) fn addr_to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a) as u128,
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+pub(crate) fn net_from(family: Family, start: u128, len: u8) -> IpNet {
+    // `start` always fits the family and `len` never exceeds its width here.
+    match family {
+        Family::V4 => IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::from(start as u32), len)),
+        Family::V6 => IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::from(start), len)),
+    }
+}
+
+fn span(net: &IpNet) -> (u128, u128) {
+    let bits = Family::of(net).bits();
+    let s = addr_to_u128(net.network());
+    (s, block_last(bits, s, net.prefix_len()))
+}
+
+/// Disjoint inclusive intervals, each tagged with an owner, kept in address order.
+#[derive(Debug, Default, Clone)]
+struct Occupied<T> {
+    by_start: BTreeMap<u128, (u128, T)>,
+}
+
+impl<T: Clone> Occupied<T> {
+    /// The stored interval overlapping `[s, e]`, if any (the stored ones are disjoint).
+    fn overlap(&self, s: u128, e: u128) -> Option<(u128, u128, T)> {
+        if let Some((&ps, (pe, t))) = self.by_start.range(..=e).next_back() {
+            if *pe >= s {
+                return Some((ps, *pe, t.clone()));
+            }
+        }
+        None
+    }
+    fn insert(&mut self, s: u128, e: u128, t: T) {
+        self.by_start.insert(s, (e, t));
+    }
+}
+
+/// A validated pool: its address space, reserved ranges, rules and strategy.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    family: Family,
+    cidrs: Vec<IpNet>,
+    /// Pool space as merged inclusive intervals.
+    space: Vec<(u128, u128)>,
+    /// Reserved ranges, merged, with one original range each for messages.
+    reserved: Occupied<IpNet>,
+    rules: Rules,
+    strategy: Strategy,
+}
+
+/// Pool utilization figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Utilization {
+    /// Addresses in `cidrs` minus those in `reserved`: the allocatable space.
+    pub total: u128,
+    pub allocated: u128,
+    pub free: u128,
+    /// `allocated / total`, 0 when the pool is empty of allocatable space.
+    pub ratio: f64,
+    /// Prefix length of the largest free block, `None` when full.
+    pub largest_free_prefix_length: Option<u8>,
+    /// The canonical free blocks, lowest address first.
+    pub free_cidrs: Vec<IpNet>,
+}
+
+/// The result of a placement run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Every requested allocation, by name.
+    pub ledger: BTreeMap<String, IpNet>,
+    /// Prior entries that were invalid and were placed anew, with the reason.
+    pub repaired: Vec<(String, Problem)>,
+    pub utilization: Utilization,
+}
+
+impl Pool {
+    /// Validates and builds a pool.
+    ///
+    /// ```
+    /// use ipam::alloc::{Pool, Rules, Strategy, AllocError};
+    /// let a = "10.0.0.0/16".parse().unwrap();
+    /// let b = "10.0.128.0/17".parse().unwrap();
+    /// let err = Pool::new(&[a, b], &[], Rules::default(), Strategy::BestFit).unwrap_err();
+    /// assert!(matches!(err, AllocError::PoolOverlap { .. }));
+    /// ```
+    pub fn new(cidrs: &[IpNet], reserved: &[IpNet], rules: Rules, strategy: Strategy) -> Result<Pool, AllocError> {
+        let first = cidrs.first().ok_or(AllocError::EmptyPool)?;
+        let family = Family::of(first);
+        let mut spans = Vec::with_capacity(cidrs.len());
+        for c in cidrs {
+            check_net(family, c)?;
+            if family == Family::V6 && c.prefix_len() == 0 {
+                return Err(AllocError::PoolTooLarge);
+            }
+            spans.push((span(c), *c));
+        }
+        spans.sort_by_key(|(s, _)| *s);
+        for w in spans.windows(2) {
+            if w[1].0 .0 <= w[0].0 .1 {
+                return Err(AllocError::PoolOverlap { a: w[0].1, b: w[1].1 });
+            }
+        }
+        let mut space: Vec<(u128, u128)> = Vec::new();
+        for ((s, e), _) in &spans {
+            match space.last_mut() {
+                Some(last) if last.1 + 1 == *s => last.1 = *e,
+                _ => space.push((*s, *e)),
+            }
+        }
+        let bits = family.bits();
+        let check_rule = |what: &str, v: Option<u8>| -> Result<(), AllocError> {
+            match v {
+                Some(v) if v > bits => Err(AllocError::InvalidRules {
+                    reason: format!("{what} /{v} is longer than {family} allows (/{bits})"),
+                }),
+                _ => Ok(()),
+            }
+        };
+        check_rule("min_prefix_length", rules.min_prefix_length)?;
+        check_rule("max_prefix_length", rules.max_prefix_length)?;
+        check_rule("default_prefix_length", rules.default_prefix_length)?;
+        let (min, max) = (rules.min_prefix_length.unwrap_or(0), rules.max_prefix_length.unwrap_or(bits));
+        if min > max {
+            return Err(AllocError::InvalidRules {
+                reason: format!("min_prefix_length /{min} is longer than max_prefix_length /{max}"),
+            });
+        }
+        if let Some(d) = rules.default_prefix_length {
+            if d < min || d > max {
+                return Err(AllocError::InvalidRules {
+                    reason: format!("default_prefix_length /{d} is outside /{min} to /{max}"),
+                });
+            }
+        }
+        let mut pool = Pool {
+            family,
+            cidrs: cidrs.to_vec(),
+            space,
+            reserved: Occupied::default(),
+            rules,
+            strategy,
+        };
+        let mut res: Vec<(u128, u128, IpNet)> = Vec::with_capacity(reserved.len());
+        for r in reserved {
+            check_net(family, r)?;
+            let (s, e) = span(r);
+            if !pool.inside(s, e) {
+                return Err(AllocError::ReservedOutsidePool { reserved: *r });
+            }
+            res.push((s, e, *r));
+        }
+        res.sort_by_key(|&(s, e, _)| (s, e));
+        let mut merged: Vec<(u128, u128, IpNet)> = Vec::new();
+        for (s, e, r) in res {
+            match merged.last_mut() {
+                Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
+                _ => merged.push((s, e, r)),
+            }
+        }
+        for (s, e, r) in merged {
+            pool.reserved.insert(s, e, r);
+        }
+        Ok(pool)
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    pub fn cidrs(&self) -> &[IpNet] {
+        &self.cidrs
+    }
+
+    /// True when `[s, e]` lies inside one merged interval of the pool.
+    fn inside(&self, s: u128, e: u128) -> bool {
+        let i = self.space.partition_point(|&(ps, _)| ps <= s);
+        i > 0 && self.space[i - 1].1 >= e
+    }
+
+    /// The prefix length a size request stands for, checked against the rules.
+    fn effective_prefix(&self, name: &str, req: Option<u8>) -> Result<u8, AllocError> {
+        let p = req
+            .or(self.rules.default_prefix_length)
+            .ok_or_else(|| AllocError::NoPrefix { name: name.to_string() })?;
+        let bits = self.family.bits();
+        let min = self.rules.min_prefix_length.unwrap_or(0);
+        let max = self.rules.max_prefix_length.unwrap_or(bits).min(bits);
+        if p < min || p > max {
+            return Err(AllocError::PrefixOutOfRules { name: name.to_string(), prefix: p, min, max });
+        }
+        Ok(p)
+    }
+
+    /// Checks a stored ledger against the rules without placing anything: the entries
+    /// a placement run would repair, and why. Entries are checked in name order, so of
+    /// two overlapping entries the later name is the one reported.
+    pub fn check_ledger(&self, ledger: &BTreeMap<String, IpNet>) -> Vec<(String, Problem)> {
+        let mut occupied: Occupied<String> = Occupied::default();
+        let mut problems = Vec::new();
+        for (name, net) in ledger {
+            match self.validity(net, &occupied) {
+                Ok((s, e)) => occupied.insert(s, e, name.clone()),
+                Err(p) => problems.push((name.clone(), p)),
+            }
+        }
+        problems
+    }
+
+    /// Whether `net` can stand in the ledger given what is already kept.
+    fn validity(&self, net: &IpNet, kept: &Occupied<String>) -> Result<(u128, u128), Problem> {
+        if Family::of(net) != self.family || net.trunc() != *net {
+            return Err(Problem::Misaligned);
+        }
+        let (s, e) = span(net);
+        if !self.inside(s, e) {
+            return Err(Problem::OutsidePool);
+        }
+        if let Some((_, _, r)) = self.reserved.overlap(s, e) {
+            return Err(Problem::InReserved(r));
+        }
+        if let Some((_, _, other)) = kept.overlap(s, e) {
+            return Err(Problem::Overlaps(other));
+        }
+        Ok((s, e))
+    }
+
+    /// Places every request: pins as given, prior allocations kept where their request
+    /// is unchanged (or shrunk in place) and still valid, the rest placed largest first,
+    /// then by name. `prior_cidrs` are the pool's CIDRs of the prior run, used to name
+    /// allocations stranded by a removed CIDR.
+    ///
+    /// On error nothing is returned: a run never yields a partial ledger.
+    pub fn allocate(
+        &self,
+        prior: &BTreeMap<String, IpNet>,
+        requests: &BTreeMap<String, Request>,
+        prior_cidrs: &[IpNet],
+    ) -> Result<Outcome, AllocError> {
+        let mut ledger: BTreeMap<String, IpNet> = BTreeMap::new();
+        let mut kept: Occupied<String> = Occupied::default();
+
+        // 1. Pins: inside the pool, clear of reserved ranges and of each other.
+        let mut sizes: Vec<(u8, &String)> = Vec::new();
+        for (name, req) in requests {
+            match req {
+                Request::Pinned(net) => {
+                    check_net(self.family, net)?;
+                    let (s, e) = span(net);
+                    if !self.inside(s, e) {
+                        return Err(AllocError::PinOutsidePool { name: name.clone(), cidr: *net });
+                    }
+                    if let Some((_, _, r)) = self.reserved.overlap(s, e) {
+                        return Err(AllocError::PinInReserved { name: name.clone(), cidr: *net, reserved: r });
+                    }
+                    if let Some((_, _, other)) = kept.overlap(s, e) {
+                        return Err(AllocError::PinOverlap {
+                            name: name.clone(),
+                            cidr: *net,
+                            other_cidr: ledger[&other],
+                            other,
+                        });
+                    }
+                    kept.insert(s, e, name.clone());
+                    ledger.insert(name.clone(), *net);
+                }
+                Request::Size(p) => sizes.push((self.effective_prefix(name, *p)?, name)),
+            }
+        }
+        let pins = kept.clone();
+
+        // 2. Prior allocations of unchanged (or shrunk) size requests, in name order.
+        let mut repaired = Vec::new();
+        let mut stranded: BTreeMap<IpNet, Vec<String>> = BTreeMap::new();
+        let mut to_place: Vec<(u8, &String)> = Vec::new();
+        for (p, name) in sizes {
+            let Some(old) = prior.get(name.as_str()) else {
+                to_place.push((p, name));
+                continue;
+            };
+            if Family::of(old) == self.family && old.prefix_len() > p {
+                // Grown: the request changed to a larger block; place it anew.
+                to_place.push((p, name));
+                continue;
+            }
+            // Same size, or shrunk: keep the start.
+            let candidate = if Family::of(old) == self.family && old.trunc() == *old {
+                net_from(self.family, addr_to_u128(old.network()), p)
+            } else {
+                *old
+            };
+            match self.validity(&candidate, &kept) {
+                Ok((s, e)) => {
+                    kept.insert(s, e, name.clone());
+                    ledger.insert(name.clone(), candidate);
+                }
+                Err(Problem::Overlaps(other)) if pins.by_start.values().any(|(_, n)| *n == other) => {
+                    // A new pin over a live allocation would move it: refuse, naming both.
+                    return Err(AllocError::PinOverlap {
+                        cidr: ledger[&other],
+                        name: other,
+                        other: name.clone(),
+                        other_cidr: candidate,
+                    });
+                }
+                Err(problem) => {
+                    if problem == Problem::OutsidePool {
+                        let gone = prior_cidrs.iter().find(|c| c.contains(&candidate) && !self.cidrs.contains(c));
+                        if let Some(gone) = gone {
+                            stranded.entry(*gone).or_default().push(name.clone());
+                            continue;
+                        }
+                    }
+                    repaired.push((name.clone(), problem));
+                    to_place.push((p, name));
+                }
+            }
+        }
+        if let Some((cidr, names)) = stranded.into_iter().next() {
+            return Err(AllocError::CidrRemovedInUse { cidr, names });
+        }
+
+        // 3. Everything else: largest first, then by name.
+        let mut free = self.free_index(&kept);
+        to_place.sort_unstable();
+        for (p, name) in to_place {
+            match free.place(p, self.strategy) {
+                Some(start) => {
+                    ledger.insert(name.clone(), net_from(self.family, start, p));
+                }
+                None => {
+                    return Err(AllocError::Exhausted {
+                        name: name.clone(),
+                        prefix: p,
+                        free: free.free_addresses(),
+                        largest_free: free.largest_free(),
+                    })
+                }
+            }
+        }
+        let utilization = self.utilization_of(&free);
+        Ok(Outcome { ledger, repaired, utilization })
+    }
+
+    /// The free-space index of the pool minus reserved ranges minus `used`.
+    fn free_index(&self, used: &Occupied<String>) -> FreeIndex {
+        let mut taken: Vec<(u128, u128)> = self
+            .reserved
+            .by_start
+            .iter()
+            .map(|(&s, (e, _))| (s, *e))
+            .chain(used.by_start.iter().map(|(&s, (e, _))| (s, *e)))
+            .collect();
+        taken.sort_unstable();
+        let mut free = Vec::new();
+        let mut t = taken.iter().peekable();
+        for &(ps, pe) in &self.space {
+            let mut cur = ps;
+            // Skip taken intervals that end before this pool interval.
+            while let Some(&&(_, te)) = t.peek() {
+                if te < ps {
+                    t.next();
+                } else {
+                    break;
+                }
+            }
+            let mut done = false;
+            while let Some(&&(ts, te)) = t.peek() {
+                if ts > pe {
+                    break;
+                }
+                if ts > cur {
+                    free.push((cur, ts - 1));
+                }
+                if te >= pe {
+                    done = true;
+                    break;
+                }
+                cur = cur.max(te + 1);
+                t.next();
+            }
+            if !done {
+                free.push((cur, pe));
+            }
+        }
+        FreeIndex::from_intervals(self.family.bits(), &free)
+    }
+
+    fn utilization_of(&self, free: &FreeIndex) -> Utilization {
+        let pool_total: u128 = self.space.iter().map(|&(s, e)| e - s + 1).sum();
+        let reserved: u128 = self.reserved.by_start.iter().map(|(&s, (e, _))| e - s + 1).sum();
+        let total = pool_total - reserved;
+        let free_addrs = free.free_addresses();
+        let allocated = total - free_addrs;
+        let ratio = if total == 0 { 0.0 } else { allocated as f64 / total as f64 };
+        let free_cidrs = free.blocks().into_iter().map(|(s, l)| net_from(self.family, s, l)).collect();
+        Utilization {
+            total,
+            allocated,
+            free: free_addrs,
+            ratio,
+            largest_free_prefix_length: free.largest_free(),
+            free_cidrs,
+        }
+    }
+
+    /// Utilization of a ledger already known to be valid (e.g. from state).
+    pub fn utilization(&self, ledger: &BTreeMap<String, IpNet>) -> Utilization {
+        let mut used: Occupied<String> = Occupied::default();
+        for (name, net) in ledger {
+            if let Ok((s, e)) = self.validity(net, &used) {
+                used.insert(s, e, name.clone());
+            }
+        }
+        self.utilization_of(&self.free_index(&used))
+    }
+}
+
+fn check_net(family: Family, net: &IpNet) -> Result<(), AllocError> {
+    if Family::of(net) != family {
+        return Err(AllocError::MixedFamilies { family, other: *net, other_family: Family::of(net) });
+    }
+    if net.trunc() != *net {
+        return Err(AllocError::HostBitsSet { input: net.to_string(), suggested: net.trunc() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn sizes(list: &[(&str, u8)]) -> BTreeMap<String, Request> {
+        list.iter().map(|(k, p)| (k.to_string(), Request::Size(Some(*p)))).collect()
+    }
+
+    #[test]
+    fn largest_first_then_by_name() {
+        let pool = Pool::new(&[n("10.0.0.0/16")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let out = pool.allocate(&BTreeMap::new(), &sizes(&[("b", 24), ("a", 24), ("c", 20)]), &[]).unwrap();
+        assert_eq!(out.ledger["c"], n("10.0.0.0/20"));
+        assert_eq!(out.ledger["a"], n("10.0.16.0/24"));
+        assert_eq!(out.ledger["b"], n("10.0.17.0/24"));
+    }
+
+    #[test]
+    fn shrink_keeps_start() {
+        let pool = Pool::new(&[n("10.0.0.0/16")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let prior: BTreeMap<String, IpNet> = [("x".to_string(), n("10.0.4.0/22"))].into();
+        let out = pool.allocate(&prior, &sizes(&[("x", 24)]), &[]).unwrap();
+        assert_eq!(out.ledger["x"], n("10.0.4.0/24"));
+    }
+
+    #[test]
+    fn removed_cidr_in_use_names_allocations() {
+        let pool = Pool::new(&[n("10.0.0.0/24")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let prior: BTreeMap<String, IpNet> = [("x".to_string(), n("10.1.0.0/26"))].into();
+        let err = pool
+            .allocate(&prior, &sizes(&[("x", 26)]), &[n("10.0.0.0/24"), n("10.1.0.0/24")])
+            .unwrap_err();
+        assert_eq!(err, AllocError::CidrRemovedInUse { cidr: n("10.1.0.0/24"), names: vec!["x".into()] });
+    }
+
+    #[test]
+    fn drift_repairs_only_the_invalid_entry() {
+        let pool = Pool::new(&[n("10.0.0.0/24")], &[n("10.0.0.0/28")], Rules::default(), Strategy::BestFit).unwrap();
+        let prior: BTreeMap<String, IpNet> =
+            [("a".to_string(), n("10.0.0.64/26")), ("b".to_string(), n("10.0.0.64/26")), ("c".to_string(), n("10.0.0.0/28"))]
+                .into();
+        assert_eq!(
+            pool.check_ledger(&prior),
+            vec![("b".into(), Problem::Overlaps("a".into())), ("c".into(), Problem::InReserved(n("10.0.0.0/28")))]
+        );
+        let out = pool.allocate(&prior, &sizes(&[("a", 26), ("b", 26), ("c", 28)]), &[]).unwrap();
+        assert_eq!(out.ledger["a"], n("10.0.0.64/26"));
+        assert_ne!(out.ledger["b"], n("10.0.0.64/26"));
+        assert_eq!(out.repaired.len(), 2);
+    }
+
+    #[test]
+    fn exhaustion_reports_figures() {
+        let pool = Pool::new(&[n("10.0.0.0/24")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let err = pool.allocate(&BTreeMap::new(), &sizes(&[("a", 25), ("b", 25), ("c", 30)]), &[]).unwrap_err();
+        assert_eq!(err, AllocError::Exhausted { name: "c".into(), prefix: 30, free: 0, largest_free: None });
+    }
+
+    #[test]
+    fn pin_overlapping_existing_allocation_is_an_error() {
+        let pool = Pool::new(&[n("10.0.0.0/24")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let prior: BTreeMap<String, IpNet> = [("a".to_string(), n("10.0.0.0/26"))].into();
+        let mut req = sizes(&[("a", 26)]);
+        req.insert("p".into(), Request::Pinned(n("10.0.0.0/27")));
+        assert!(matches!(pool.allocate(&prior, &req, &[]), Err(AllocError::PinOverlap { .. })));
+    }
+
+    #[test]
+    fn ipv6_hands_out_64s() {
+        let pool = Pool::new(&[n("fd00:1::/48")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let out = pool.allocate(&BTreeMap::new(), &sizes(&[("a", 64), ("b", 64)]), &[]).unwrap();
+        assert_eq!(out.ledger["a"], n("fd00:1::/64"));
+        assert_eq!(out.ledger["b"], n("fd00:1:0:1::/64"));
+        assert_eq!(out.utilization.allocated, 2u128 << 64);
+    }
+
+    #[test]
+    fn adjacent_pool_cidrs_merge_into_one_free_block() {
+        let pool = Pool::new(&[n("10.0.0.128/25"), n("10.0.0.0/25")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let out = pool.allocate(&BTreeMap::new(), &sizes(&[("a", 24)]), &[]).unwrap();
+        assert_eq!(out.ledger["a"], n("10.0.0.0/24"));
+    }
+}
