@@ -1,5 +1,128 @@
+//! terraform-provider-ipam: IP address planning for Terraform with no IPAM server.
+//!
+//! # Layout
+//! Three layers, each knowing less than the one above; arrows only point down.
+//! - [`provider`]: the resources `ipam_pool` and `ipam_allocation`, one file each:
+//!   schema, validate, plan, apply, read, import, upgrade. Speaks [`tfplugin::Value`]
+//!   and [`tfplugin::Diagnostic`], never protobuf.
+//! - [`alloc`]: the allocator. Pure: `ipnet` in, ledger out, typed errors; no
+//!   Terraform types. Its contract is proven by property tests against a naive oracle.
+//! - [`tfplugin`]: the protocol. tfplugin6 and go-plugin services generated from
+//!   `proto/`, the handshake, mTLS, and msgpack/JSON value conversion. It only translates.
+//!
+//! The binary (`src/main.rs`) parses flags and calls [`run_plugin`] or [`run_debug`];
+//! [`tfplugin::handshake::serve`] takes a listener and a shutdown future from its
+//! caller, so tests bind their own.
+
 pub mod alloc;
+pub mod provider;
+pub mod tfplugin;
+
+/// Generated protobuf and gRPC code (from `proto/` at build time).
 pub mod proto {
-    pub mod tfplugin6 { tonic::include_proto!("tfplugin6"); }
-    pub mod plugin { tonic::include_proto!("plugin"); }
+    #[allow(clippy::all)]
+    pub mod tfplugin6 {
+        tonic::include_proto!("tfplugin6");
+    }
+    #[allow(clippy::all)]
+    pub mod plugin {
+        tonic::include_proto!("plugin");
+    }
+}
+
+use std::io::Write;
+
+use tfplugin::handshake::{self, SocketDir};
+
+/// Source address of this provider, as `required_providers` names it.
+pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/ipam-rs/ipam";
+
+/// Serves the provider as Terraform launched it: checks the handshake environment,
+/// binds a private socket, prints the handshake line, serves until Shutdown.
+/// Returns the process exit code.
+pub async fn run_plugin() -> i32 {
+    let env = match handshake::parse_env(|k| std::env::var(k).ok()) {
+        Ok(env) => env,
+        Err(e @ handshake::HandshakeError::NoCookie) => {
+            eprintln!("{e}");
+            return 2;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let tls = match env.client_cert.as_deref().map(handshake::parse_client_cert).transpose() {
+        Ok(Some(cert)) => match handshake::server_tls(cert) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let (socket, listener) = match SocketDir::bind() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("could not listen on a unix socket: {e}");
+            return 1;
+        }
+    };
+    let line = handshake::handshake_line(socket.path(), tls.as_ref().map(|(_, der)| der.as_slice()));
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+        return 1;
+    }
+    drop(out);
+    // SIGINT is Terraform's to handle: it stops us through StopProvider and Shutdown.
+    let ignore_sigint = tokio::spawn(async {
+        while tokio::signal::ctrl_c().await.is_ok() {}
+    });
+    let result = handshake::serve(provider::service(), listener, tls.map(|(c, _)| c), std::future::pending()).await;
+    ignore_sigint.abort();
+    drop(socket); // removes the private directory
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("provider server failed: {e}");
+            1
+        }
+    }
+}
+
+/// Serves without Terraform starting the process (no cookie, no TLS) and prints the
+/// `TF_REATTACH_PROVIDERS` value to use; stops on Ctrl-C.
+pub async fn run_debug() -> i32 {
+    let (socket, listener) = match SocketDir::bind() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("could not listen on a unix socket: {e}");
+            return 1;
+        }
+    };
+    let reattach = serde_json::json!({
+        PROVIDER_ADDRESS: {
+            "Protocol": "grpc",
+            "ProtocolVersion": handshake::APP_PROTOCOL_VERSION,
+            "Pid": std::process::id(),
+            "Test": true,
+            "Addr": { "Network": "unix", "String": socket.path().display().to_string() }
+        }
+    });
+    println!("Provider serving in debug mode. In another shell, run Terraform with:\n\n    export TF_REATTACH_PROVIDERS='{reattach}'\n\nPress Ctrl-C to stop.");
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let r = handshake::serve(provider::service(), listener, None, stop).await;
+    drop(socket);
+    if r.is_err() {
+        1
+    } else {
+        0
+    }
 }

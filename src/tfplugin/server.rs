@@ -1,0 +1,418 @@
+//! The gRPC services Terraform calls. Every handler decodes, calls a [`Resource`]
+//! inside a panic guard, and encodes; errors become diagnostics.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::diag::{has_errors, Diagnostic};
+use super::value::{self, Type, Value};
+use super::{ApplyRequest, PlanRequest, Resource};
+use crate::proto::plugin as gp;
+use crate::proto::tfplugin6 as pb;
+use crate::proto::tfplugin6::provider_server::Provider as ProviderRpc;
+
+type Diags = Vec<Diagnostic>;
+
+struct Registered {
+    resource: Arc<dyn Resource>,
+    ty: Type,
+    version: i64,
+}
+
+/// The tfplugin6 `Provider` service over a set of resources.
+#[derive(Clone)]
+pub struct ProviderService {
+    resources: Arc<BTreeMap<&'static str, Registered>>,
+    schema: Arc<pb::get_provider_schema::Response>,
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities {
+        // Terraform plans destroys with us, so an exhausted or guarded plan can say so.
+        plan_destroy: true,
+        get_provider_schema_optional: true,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
+}
+
+impl ProviderService {
+    pub fn new(resources: Vec<Arc<dyn Resource>>) -> ProviderService {
+        let mut map = BTreeMap::new();
+        let mut schemas = std::collections::HashMap::new();
+        for r in resources {
+            let schema = r.schema();
+            schemas.insert(r.type_name().to_string(), schema.to_proto());
+            map.insert(r.type_name(), Registered { ty: schema.value_type(), version: schema.version, resource: r });
+        }
+        let provider = super::Schema { version: 0, description: String::new(), attributes: vec![] };
+        let schema = pb::get_provider_schema::Response {
+            provider: Some(provider.to_proto()),
+            resource_schemas: schemas,
+            server_capabilities: Some(capabilities()),
+            ..Default::default()
+        };
+        ProviderService { resources: Arc::new(map), schema: Arc::new(schema) }
+    }
+
+    fn get(&self, type_name: &str) -> Result<&Registered, Diags> {
+        self.resources.get(type_name).ok_or_else(|| {
+            vec![Diagnostic::error(
+                "Unknown resource type",
+                format!("This provider has no resource type {type_name:?}. Known: {}.", self.names()),
+            )]
+        })
+    }
+
+    fn names(&self) -> String {
+        self.resources.keys().copied().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Runs `f`, turning a panic into an error diagnostic: the plugin keeps serving.
+fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, Diags>) -> Result<T, Diags> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(%what, %msg, "handler panicked");
+            Err(vec![Diagnostic::error(
+                "Provider bug: internal error",
+                format!("terraform-provider-ipam failed in {what}: {msg}. This is a bug in the provider, not in your configuration; please report it."),
+            )])
+        }
+    }
+}
+
+fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diags> {
+    let bad = |e: value::DecodeError| vec![Diagnostic::error("Unreadable value from Terraform", format!("Could not decode {what}: {e}"))];
+    match dv {
+        Some(d) if !d.msgpack.is_empty() => value::from_msgpack(&d.msgpack, ty).map_err(bad),
+        Some(d) if !d.json.is_empty() => value::from_json(&d.json, ty).map_err(bad),
+        _ => Ok(Value::Null),
+    }
+}
+
+fn encode(v: &Value, ty: &Type) -> pb::DynamicValue {
+    pb::DynamicValue { msgpack: value::to_msgpack(v, ty), json: vec![] }
+}
+
+fn diags(d: &[Diagnostic]) -> Vec<pb::Diagnostic> {
+    d.iter().map(Diagnostic::to_proto).collect()
+}
+
+type Rpc<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl ProviderRpc for ProviderService {
+    async fn get_metadata(&self, _: Request<pb::get_metadata::Request>) -> Rpc<pb::get_metadata::Response> {
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            resources: self
+                .resources
+                .keys()
+                .map(|n| pb::get_metadata::ResourceMetadata { type_name: n.to_string() })
+                .collect(),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_provider_schema(&self, _: Request<pb::get_provider_schema::Request>) -> Rpc<pb::get_provider_schema::Response> {
+        Ok(Response::new((*self.schema).clone()))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        _: Request<pb::validate_provider_config::Request>,
+    ) -> Rpc<pb::validate_provider_config::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        req: Request<pb::validate_resource_config::Request>,
+    ) -> Rpc<pb::validate_resource_config::Response> {
+        let r = req.into_inner();
+        let d = guard("ValidateResourceConfig", || {
+            let reg = self.get(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &reg.ty, "config")?;
+            Ok(reg.resource.validate(&config))
+        })
+        .unwrap_or_else(|e| e);
+        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags(&d) }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<pb::validate_data_resource_config::Request>,
+    ) -> Rpc<pb::validate_data_resource_config::Response> {
+        let name = req.into_inner().type_name;
+        let d = Diagnostic::error("Unknown data source", format!("This provider has no data sources; {name:?} is not one."));
+        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags(&[d]) }))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Rpc<pb::upgrade_resource_state::Response> {
+        let r = req.into_inner();
+        let out = guard("UpgradeResourceState", || {
+            let reg = self.get(&r.type_name)?;
+            let raw = r.raw_state.unwrap_or_default();
+            if raw.json.is_empty() {
+                if raw.flatmap.is_empty() {
+                    return Ok((Value::Null, reg.ty.clone(), vec![]));
+                }
+                return Err(vec![Diagnostic::error(
+                    "Unsupported state format",
+                    "This state is in the legacy flatmap format, which this provider never wrote.",
+                )]);
+            }
+            let json: serde_json::Value = serde_json::from_slice(&raw.json)
+                .map_err(|e| vec![Diagnostic::error("Unreadable stored state", e.to_string())])?;
+            if r.version > reg.version {
+                return Err(vec![Diagnostic::error(
+                    "State written by a newer provider",
+                    format!(
+                        "This {} state has schema version {}, newer than this provider's {}. Use the provider version that wrote it.",
+                        r.type_name, r.version, reg.version
+                    ),
+                )]);
+            }
+            let v = reg.resource.upgrade(r.version, &json)?;
+            Ok((v, reg.ty.clone(), vec![]))
+        });
+        Ok(Response::new(match out {
+            Ok((v, ty, d)) => pb::upgrade_resource_state::Response { upgraded_state: Some(encode(&v, &ty)), diagnostics: diags(&d) },
+            Err(d) => pb::upgrade_resource_state::Response { upgraded_state: None, diagnostics: diags(&d) },
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Rpc<pb::get_resource_identity_schemas::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn upgrade_resource_identity(
+        &self,
+        req: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Rpc<pb::upgrade_resource_identity::Response> {
+        let name = req.into_inner().type_name;
+        let d = Diagnostic::error("Resource identity not supported", format!("{name:?} has no identity schema in this provider."));
+        Ok(Response::new(pb::upgrade_resource_identity::Response { upgraded_identity: None, diagnostics: diags(&[d]) }))
+    }
+
+    async fn configure_provider(&self, _: Request<pb::configure_provider::Request>) -> Rpc<pb::configure_provider::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn read_resource(&self, req: Request<pb::read_resource::Request>) -> Rpc<pb::read_resource::Response> {
+        let r = req.into_inner();
+        let out = guard("ReadResource", || {
+            let reg = self.get(&r.type_name)?;
+            let state = decode(r.current_state.as_ref(), &reg.ty, "current state")?;
+            let (v, d) = reg.resource.read(state);
+            Ok((encode(&v, &reg.ty), d))
+        });
+        Ok(Response::new(match out {
+            Ok((v, d)) => pb::read_resource::Response { new_state: Some(v), diagnostics: diags(&d), private: r.private, ..Default::default() },
+            // On error Terraform keeps the prior state: hand it back unchanged.
+            Err(d) => pb::read_resource::Response { new_state: r.current_state, diagnostics: diags(&d), private: r.private, ..Default::default() },
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        req: Request<pb::plan_resource_change::Request>,
+    ) -> Rpc<pb::plan_resource_change::Response> {
+        let r = req.into_inner();
+        let out = guard("PlanResourceChange", || {
+            let reg = self.get(&r.type_name)?;
+            let plan = PlanRequest {
+                prior: decode(r.prior_state.as_ref(), &reg.ty, "prior state")?,
+                proposed: decode(r.proposed_new_state.as_ref(), &reg.ty, "proposed new state")?,
+                config: decode(r.config.as_ref(), &reg.ty, "config")?,
+            };
+            let resp = reg.resource.plan(plan);
+            Ok((resp, reg.ty.clone()))
+        });
+        Ok(Response::new(match out {
+            Ok((resp, ty)) => pb::plan_resource_change::Response {
+                planned_state: (!has_errors(&resp.diagnostics)).then(|| encode(&resp.planned, &ty)),
+                requires_replace: resp.requires_replace.iter().map(|p| p.to_proto()).collect(),
+                planned_private: r.prior_private,
+                diagnostics: diags(&resp.diagnostics),
+                ..Default::default()
+            },
+            Err(d) => pb::plan_resource_change::Response { diagnostics: diags(&d), ..Default::default() },
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        req: Request<pb::apply_resource_change::Request>,
+    ) -> Rpc<pb::apply_resource_change::Response> {
+        let r = req.into_inner();
+        let out = guard("ApplyResourceChange", || {
+            let reg = self.get(&r.type_name)?;
+            let apply = ApplyRequest {
+                prior: decode(r.prior_state.as_ref(), &reg.ty, "prior state")?,
+                planned: decode(r.planned_state.as_ref(), &reg.ty, "planned state")?,
+                config: decode(r.config.as_ref(), &reg.ty, "config")?,
+            };
+            let (v, d) = reg.resource.apply(apply);
+            Ok((encode(&v, &reg.ty), d))
+        });
+        Ok(Response::new(match out {
+            Ok((v, d)) => pb::apply_resource_change::Response {
+                new_state: Some(v),
+                private: r.planned_private,
+                diagnostics: diags(&d),
+                ..Default::default()
+            },
+            // A failed apply keeps the prior state exactly as it was.
+            Err(d) => pb::apply_resource_change::Response { new_state: r.prior_state, diagnostics: diags(&d), ..Default::default() },
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        req: Request<pb::import_resource_state::Request>,
+    ) -> Rpc<pb::import_resource_state::Response> {
+        let r = req.into_inner();
+        let out = guard("ImportResourceState", || {
+            let reg = self.get(&r.type_name)?;
+            let v = reg.resource.import(&r.id)?;
+            Ok(encode(&v, &reg.ty))
+        });
+        Ok(Response::new(match out {
+            Ok(state) => pb::import_resource_state::Response {
+                imported_resources: vec![pb::import_resource_state::ImportedResource {
+                    type_name: r.type_name,
+                    state: Some(state),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            Err(d) => pb::import_resource_state::Response { diagnostics: diags(&d), ..Default::default() },
+        }))
+    }
+
+    async fn move_resource_state(&self, req: Request<pb::move_resource_state::Request>) -> Rpc<pb::move_resource_state::Response> {
+        let r = req.into_inner();
+        let d = Diagnostic::error(
+            "Move not supported",
+            format!(
+                "Resources cannot be moved from {} ({}) to {}. Use `terraform import` instead.",
+                r.source_type_name, r.source_provider_address, r.target_type_name
+            ),
+        );
+        Ok(Response::new(pb::move_resource_state::Response { diagnostics: diags(&[d]), ..Default::default() }))
+    }
+
+    async fn read_data_source(&self, req: Request<pb::read_data_source::Request>) -> Rpc<pb::read_data_source::Response> {
+        let name = req.into_inner().type_name;
+        let d = Diagnostic::error("Unknown data source", format!("This provider has no data sources; {name:?} is not one."));
+        Ok(Response::new(pb::read_data_source::Response { diagnostics: diags(&[d]), ..Default::default() }))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        req: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Rpc<pb::validate_ephemeral_resource_config::Response> {
+        let name = req.into_inner().type_name;
+        let d = Diagnostic::error("Unknown ephemeral resource", format!("This provider has no ephemeral resources; {name:?} is not one."));
+        Ok(Response::new(pb::validate_ephemeral_resource_config::Response { diagnostics: diags(&[d]) }))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        req: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Rpc<pb::open_ephemeral_resource::Response> {
+        let name = req.into_inner().type_name;
+        let d = Diagnostic::error("Unknown ephemeral resource", format!("This provider has no ephemeral resources; {name:?} is not one."));
+        Ok(Response::new(pb::open_ephemeral_resource::Response { diagnostics: diags(&[d]), ..Default::default() }))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        _: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Rpc<pb::renew_ephemeral_resource::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        _: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Rpc<pb::close_ephemeral_resource::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Rpc<pb::get_functions::Response> {
+        Ok(Response::new(Default::default()))
+    }
+
+    async fn call_function(&self, req: Request<pb::call_function::Request>) -> Rpc<pb::call_function::Response> {
+        let name = req.into_inner().name;
+        Ok(Response::new(pb::call_function::Response {
+            result: None,
+            error: Some(pb::FunctionError { text: format!("This provider has no function {name:?}."), function_argument: None }),
+        }))
+    }
+
+    async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Rpc<pb::stop_provider::Response> {
+        // Every call is short and CPU-bound: there is nothing in flight to stop.
+        Ok(Response::new(Default::default()))
+    }
+}
+
+/// `plugin.GRPCController`: Terraform's Shutdown ends the process.
+pub struct Controller {
+    pub shutdown: Arc<Notify>,
+}
+
+#[tonic::async_trait]
+impl gp::grpc_controller_server::GrpcController for Controller {
+    async fn shutdown(&self, _: Request<gp::Empty>) -> Result<Response<gp::Empty>, Status> {
+        self.shutdown.notify_one();
+        Ok(Response::new(gp::Empty {}))
+    }
+}
+
+/// `plugin.GRPCStdio`: this provider writes nothing to stdout/stderr worth forwarding
+/// (logs go to stderr, which Terraform reads directly), so the stream ends at once.
+pub struct Stdio;
+
+#[tonic::async_trait]
+impl gp::grpc_stdio_server::GrpcStdio for Stdio {
+    type StreamStdioStream = Pin<Box<dyn Stream<Item = Result<gp::StdioData, Status>> + Send>>;
+    async fn stream_stdio(&self, _: Request<gp::Empty>) -> Result<Response<Self::StreamStdioStream>, Status> {
+        Ok(Response::new(Box::pin(tokio_stream::empty())))
+    }
+}
+
+/// `plugin.GRPCBroker`: no sub-plugins to broker. Terraform accepts UNIMPLEMENTED.
+pub struct Broker;
+
+#[tonic::async_trait]
+impl gp::grpc_broker_server::GrpcBroker for Broker {
+    type StartStreamStream = Pin<Box<dyn Stream<Item = Result<gp::ConnInfo, Status>> + Send>>;
+    async fn start_stream(
+        &self,
+        _: Request<tonic::Streaming<gp::ConnInfo>>,
+    ) -> Result<Response<Self::StartStreamStream>, Status> {
+        Err(Status::unimplemented("this provider brokers no connections"))
+    }
+}

@@ -1,0 +1,412 @@
+//! Terraform values: a typed value model with null and unknown at every depth, and
+//! its msgpack and JSON encodings as Terraform sends them in `DynamicValue`.
+//!
+//! Msgpack can only be read against a type (a msgpack map is an object or a map, an
+//! array a list, a set or a tuple), so decoding takes the schema's [`Type`].
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+/// A cty type, as a schema declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Type {
+    Bool,
+    Number,
+    String,
+    Dynamic,
+    List(Box<Type>),
+    Set(Box<Type>),
+    Map(Box<Type>),
+    Object(BTreeMap<String, Type>),
+}
+
+impl Type {
+    pub fn list(t: Type) -> Type {
+        Type::List(Box::new(t))
+    }
+    pub fn set(t: Type) -> Type {
+        Type::Set(Box::new(t))
+    }
+    pub fn map(t: Type) -> Type {
+        Type::Map(Box::new(t))
+    }
+
+    /// The JSON type notation Terraform reads in schemas (`"string"`, `["list","string"]`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Type::Bool => json!("bool"),
+            Type::Number => json!("number"),
+            Type::String => json!("string"),
+            Type::Dynamic => json!("dynamic"),
+            Type::List(t) => json!(["list", t.to_json()]),
+            Type::Set(t) => json!(["set", t.to_json()]),
+            Type::Map(t) => json!(["map", t.to_json()]),
+            Type::Object(attrs) => {
+                let m: serde_json::Map<String, serde_json::Value> =
+                    attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+                json!(["object", m])
+            }
+        }
+    }
+
+    /// Reads the JSON type notation (used inside dynamic values).
+    pub fn from_json(v: &serde_json::Value) -> Result<Type, DecodeError> {
+        use serde_json::Value as J;
+        let bad = || DecodeError::Type(v.to_string());
+        match v {
+            J::String(s) => match s.as_str() {
+                "bool" => Ok(Type::Bool),
+                "number" => Ok(Type::Number),
+                "string" => Ok(Type::String),
+                "dynamic" => Ok(Type::Dynamic),
+                _ => Err(bad()),
+            },
+            J::Array(a) if a.len() == 2 => match (a[0].as_str(), &a[1]) {
+                (Some("list"), t) => Ok(Type::list(Type::from_json(t)?)),
+                (Some("set"), t) => Ok(Type::set(Type::from_json(t)?)),
+                (Some("map"), t) => Ok(Type::map(Type::from_json(t)?)),
+                (Some("object"), J::Object(m)) => Ok(Type::Object(
+                    m.iter().map(|(k, t)| Ok((k.clone(), Type::from_json(t)?))).collect::<Result<_, DecodeError>>()?,
+                )),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A Terraform value. Objects and maps keep their keys in order, so encodings are
+/// deterministic.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    /// Known only after apply (or not yet known in validation).
+    Unknown,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    List(Vec<Value>),
+    Set(Vec<Value>),
+    Map(BTreeMap<String, Value>),
+    Object(BTreeMap<String, Value>),
+}
+
+impl Value {
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Value::Unknown)
+    }
+    /// True when no unknown value is nested anywhere inside.
+    pub fn is_wholly_known(&self) -> bool {
+        match self {
+            Value::Unknown => false,
+            Value::List(v) | Value::Set(v) => v.iter().all(Value::is_wholly_known),
+            Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
+            _ => true,
+        }
+    }
+    /// An attribute of an object; `Null` when absent or when `self` is not an object.
+    pub fn get(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        match self {
+            Value::Object(m) | Value::Map(m) => m.get(name).unwrap_or(&NULL),
+            _ => &NULL,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    /// Elements of a list or set.
+    pub fn elements(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(v) | Value::Set(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// Entries of a map or object.
+    pub fn entries(&self) -> Option<&BTreeMap<String, Value>> {
+        match self {
+            Value::Map(m) | Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq)]
+pub enum DecodeError {
+    #[error("malformed msgpack: {0}")]
+    Msgpack(String),
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    #[error("value does not match its type at {path}: expected {expected}")]
+    Mismatch { path: String, expected: String },
+    #[error("unknown type notation {0}")]
+    Type(String),
+    #[error("trailing bytes after the value")]
+    Trailing,
+}
+
+fn mismatch(path: &str, t: &Type) -> DecodeError {
+    DecodeError::Mismatch { path: if path.is_empty() { ".".into() } else { path.into() }, expected: t.to_json().to_string() }
+}
+
+/// Decodes a msgpack DynamicValue against `ty`.
+pub fn from_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
+    let mut rd = bytes;
+    let raw = rmpv::decode::read_value_with_max_depth(&mut rd, 256).map_err(|e| DecodeError::Msgpack(e.to_string()))?;
+    if !rd.is_empty() {
+        return Err(DecodeError::Trailing);
+    }
+    convert_mp(raw, ty, "")
+}
+
+fn convert_mp(v: rmpv::Value, ty: &Type, path: &str) -> Result<Value, DecodeError> {
+    use rmpv::Value as M;
+    match (v, ty) {
+        (M::Nil, _) => Ok(Value::Null),
+        (M::Ext(_, _), _) => Ok(Value::Unknown),
+        (M::Boolean(b), Type::Bool) => Ok(Value::Bool(b)),
+        (M::Integer(i), Type::Number) => Ok(Value::Number(i.as_f64().unwrap_or(f64::NAN))),
+        (M::F32(f), Type::Number) => Ok(Value::Number(f as f64)),
+        (M::F64(f), Type::Number) => Ok(Value::Number(f)),
+        (M::String(s), Type::Number) => s
+            .as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(Value::Number)
+            .ok_or_else(|| mismatch(path, ty)),
+        (M::String(s), Type::String) => s.into_str().map(Value::String).ok_or_else(|| mismatch(path, ty)),
+        (M::Array(items), Type::List(t) | Type::Set(t)) => {
+            let out = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, it)| convert_mp(it, t, &format!("{path}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(if matches!(ty, Type::List(_)) { Value::List(out) } else { Value::Set(out) })
+        }
+        (M::Map(entries), Type::Map(t)) => {
+            let mut out = BTreeMap::new();
+            for (k, v) in entries {
+                let k = k.as_str().ok_or_else(|| mismatch(path, ty))?.to_string();
+                let p = format!("{path}[{k:?}]");
+                out.insert(k, convert_mp(v, t, &p)?);
+            }
+            Ok(Value::Map(out))
+        }
+        (M::Map(entries), Type::Object(attrs)) => {
+            let mut out: BTreeMap<String, Value> = attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
+            for (k, v) in entries {
+                let k = k.as_str().ok_or_else(|| mismatch(path, ty))?;
+                // Attributes the type does not know are dropped, as Terraform does.
+                if let Some(t) = attrs.get(k) {
+                    let p = format!("{path}.{k}");
+                    out.insert(k.to_string(), convert_mp(v, t, &p)?);
+                }
+            }
+            Ok(Value::Object(out))
+        }
+        (M::Array(mut pair), Type::Dynamic) if pair.len() == 2 => {
+            let val = pair.pop().unwrap_or(M::Nil);
+            let tj = match pair.pop() {
+                Some(M::Binary(b)) => b,
+                Some(M::String(s)) => s.into_bytes(),
+                _ => return Err(mismatch(path, ty)),
+            };
+            let tj: serde_json::Value = serde_json::from_slice(&tj).map_err(|e| DecodeError::Json(e.to_string()))?;
+            convert_mp(val, &Type::from_json(&tj)?, path)
+        }
+        (_, t) => Err(mismatch(path, t)),
+    }
+}
+
+/// Encodes a value as msgpack against `ty`; objects get every attribute of their type.
+pub fn to_msgpack(v: &Value, ty: &Type) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = rmpv::encode::write_value(&mut out, &to_mp(v, ty));
+    out
+}
+
+fn to_mp(v: &Value, ty: &Type) -> rmpv::Value {
+    use rmpv::Value as M;
+    match (v, ty) {
+        (Value::Null, _) => M::Nil,
+        (Value::Unknown, _) => M::Ext(0, vec![0]),
+        (Value::Bool(b), _) => M::Boolean(*b),
+        (Value::Number(n), _) => {
+            if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                M::Integer((*n as i64).into())
+            } else {
+                M::F64(*n)
+            }
+        }
+        (Value::String(s), _) => M::String(s.as_str().into()),
+        (Value::List(items) | Value::Set(items), t) => {
+            let et = match t {
+                Type::List(e) | Type::Set(e) => e.as_ref(),
+                _ => &Type::Dynamic,
+            };
+            M::Array(items.iter().map(|i| to_mp(i, et)).collect())
+        }
+        (Value::Map(m), t) | (Value::Object(m), t @ Type::Map(_)) => {
+            let et = match t {
+                Type::Map(e) => e.as_ref(),
+                _ => &Type::Dynamic,
+            };
+            M::Map(m.iter().map(|(k, v)| (M::String(k.as_str().into()), to_mp(v, et))).collect())
+        }
+        (Value::Object(m), Type::Object(attrs)) => M::Map(
+            attrs
+                .iter()
+                .map(|(k, t)| (M::String(k.as_str().into()), to_mp(m.get(k).unwrap_or(&Value::Null), t)))
+                .collect(),
+        ),
+        (Value::Object(m), _) => {
+            M::Map(m.iter().map(|(k, v)| (M::String(k.as_str().into()), to_mp(v, &Type::Dynamic))).collect())
+        }
+    }
+}
+
+/// Decodes a JSON value (as in stored state) against `ty`. JSON has no unknowns.
+pub fn from_json(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
+    let j: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+    convert_json(&j, ty, "")
+}
+
+/// Converts an already parsed JSON value against `ty`.
+pub fn convert_json(j: &serde_json::Value, ty: &Type, path: &str) -> Result<Value, DecodeError> {
+    use serde_json::Value as J;
+    match (j, ty) {
+        (J::Null, _) => Ok(Value::Null),
+        (J::Bool(b), Type::Bool) => Ok(Value::Bool(*b)),
+        (J::Number(n), Type::Number) => Ok(Value::Number(n.as_f64().unwrap_or(f64::NAN))),
+        (J::String(s), Type::Number) => s.parse().map(Value::Number).map_err(|_| mismatch(path, ty)),
+        (J::String(s), Type::String) => Ok(Value::String(s.clone())),
+        (J::Number(n), Type::String) => Ok(Value::String(n.to_string())),
+        (J::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
+        (J::Array(items), Type::List(t) | Type::Set(t)) => {
+            let out = items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| convert_json(it, t, &format!("{path}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(if matches!(ty, Type::List(_)) { Value::List(out) } else { Value::Set(out) })
+        }
+        (J::Object(m), Type::Map(t)) => Ok(Value::Map(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), convert_json(v, t, &format!("{path}[{k:?}]"))?)))
+                .collect::<Result<_, DecodeError>>()?,
+        )),
+        (J::Object(m), Type::Object(attrs)) => Ok(Value::Object(
+            attrs
+                .iter()
+                .map(|(k, t)| {
+                    let v = m.get(k).map(|v| convert_json(v, t, &format!("{path}.{k}"))).transpose()?;
+                    Ok((k.clone(), v.unwrap_or(Value::Null)))
+                })
+                .collect::<Result<_, DecodeError>>()?,
+        )),
+        (_, t) => Err(mismatch(path, t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample_type() -> Type {
+        let entry: BTreeMap<String, Type> =
+            [("cidr".to_string(), Type::String), ("prefix_length".to_string(), Type::Number)].into();
+        Type::Object(
+            [
+                ("id".to_string(), Type::String),
+                ("cidrs".to_string(), Type::list(Type::String)),
+                ("reserved".to_string(), Type::set(Type::String)),
+                ("ok".to_string(), Type::Bool),
+                ("allocations".to_string(), Type::map(Type::Object(entry))),
+            ]
+            .into(),
+        )
+    }
+
+    #[test]
+    fn unknown_is_ext_zero() {
+        assert_eq!(to_msgpack(&Value::Unknown, &Type::String), vec![0xd4, 0, 0]);
+        assert_eq!(from_msgpack(&[0xd4, 0, 0], &Type::String), Ok(Value::Unknown));
+    }
+
+    #[test]
+    fn nested_null_and_unknown_round_trip() {
+        let ty = sample_type();
+        let entry = Value::Object([("cidr".into(), Value::Unknown), ("prefix_length".into(), Value::Number(24.0))].into());
+        let v = Value::Object(
+            [
+                ("id".into(), Value::Unknown),
+                ("cidrs".into(), Value::List(vec![Value::str("10.0.0.0/8"), Value::Null])),
+                ("reserved".into(), Value::Null),
+                ("ok".into(), Value::Bool(true)),
+                ("allocations".into(), Value::Map([("a".into(), entry), ("b".into(), Value::Unknown)].into())),
+            ]
+            .into(),
+        );
+        assert_eq!(from_msgpack(&to_msgpack(&v, &ty), &ty).unwrap(), v);
+    }
+
+    #[test]
+    fn json_state_fills_missing_attributes_with_null() {
+        let v = from_json(br#"{"id":"x","cidrs":["10.0.0.0/8"],"extra":1}"#, &sample_type()).unwrap();
+        assert_eq!(v.get("id"), &Value::str("x"));
+        assert_eq!(v.get("allocations"), &Value::Null);
+    }
+
+    #[test]
+    fn mismatch_names_the_path() {
+        let bytes = to_msgpack(&Value::Object([("cidrs".into(), Value::Bool(true))].into()), &Type::Dynamic);
+        let err = from_msgpack(&bytes, &sample_type()).unwrap_err();
+        assert!(err.to_string().contains(".cidrs"), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+        /// Arbitrary bytes never panic the decoder (the fuzz target's property, run in CI).
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = from_msgpack(&bytes, &sample_type());
+            let _ = from_msgpack(&bytes, &Type::Dynamic);
+            let _ = from_json(&bytes, &sample_type());
+        }
+
+        /// Valid encodings with random damage never panic either.
+        #[test]
+        fn damaged_values_never_panic(flip in any::<prop::sample::Index>(), byte in any::<u8>(), n in 0f64..1e6) {
+            let v = Value::Object([("cidrs".into(), Value::List(vec![Value::str("10.0.0.0/8")])), ("ok".into(), Value::Number(n))].into());
+            let mut bytes = to_msgpack(&v, &sample_type());
+            let i = flip.index(bytes.len());
+            bytes[i] = byte;
+            let _ = from_msgpack(&bytes, &sample_type());
+        }
+    }
+}
