@@ -171,7 +171,7 @@ pub enum AllocError {
     #[error("reserved range {reserved} is not inside the pool's cidrs")]
     ReservedOutsidePool { reserved: IpNet },
     #[error("invalid allocation rules: {reason}")]
-    InvalidRules { reason: String },
+    InvalidRules { rule: &'static str, reason: String },
     #[error("allocation {name:?} asks for a /{prefix}, outside the allowed prefix lengths /{min} to /{max}")]
     PrefixOutOfRules { name: String, prefix: u8, min: u8, max: u8 },
     #[error("allocation {name:?} gives no prefix_length or cidr and the pool has no default_prefix_length")]
@@ -333,9 +333,10 @@ impl Pool {
             }
         }
         let bits = family.bits();
-        let check_rule = |what: &str, v: Option<u8>| -> Result<(), AllocError> {
+        let check_rule = |what: &'static str, v: Option<u8>| -> Result<(), AllocError> {
             match v {
                 Some(v) if v > bits => Err(AllocError::InvalidRules {
+                    rule: what,
                     reason: format!("{what} /{v} is longer than {family} allows (/{bits})"),
                 }),
                 _ => Ok(()),
@@ -347,12 +348,14 @@ impl Pool {
         let (min, max) = (rules.min_prefix_length.unwrap_or(0), rules.max_prefix_length.unwrap_or(bits));
         if min > max {
             return Err(AllocError::InvalidRules {
+                rule: "min_prefix_length",
                 reason: format!("min_prefix_length /{min} is longer than max_prefix_length /{max}"),
             });
         }
         if let Some(d) = rules.default_prefix_length {
             if d < min || d > max {
                 return Err(AllocError::InvalidRules {
+                    rule: "default_prefix_length",
                     reason: format!("default_prefix_length /{d} is outside /{min} to /{max}"),
                 });
             }

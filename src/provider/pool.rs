@@ -1,0 +1,526 @@
+//! `ipam_pool`: a block of address space and the ledger of every allocation carved
+//! from it. The pool owns its ledger: all allocations are declared on the pool, and
+//! its plan places them all at once, so every CIDR is known at plan.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
+use crate::alloc::{self, AllocError, Family, Pool, Request, Rules, Strategy, Utilization};
+use crate::tfplugin::diag::has_errors;
+use crate::tfplugin::schema::{Attribute, Mode, Schema};
+use crate::tfplugin::{ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value};
+
+pub struct PoolResource;
+
+/// Schema version: 0 was the first slice (`id` and `cidrs` only), 1 the full ledger.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const UTILIZATION: &[(&str, &str)] = &[
+    ("total_addresses", "Addresses in `cidrs` minus those in `reserved`: the allocatable space, as a string."),
+    ("allocated_addresses", "Addresses held by allocations, as a string."),
+    ("free_addresses", "Allocatable addresses not yet allocated, as a string."),
+];
+
+/// A pool's arguments as read from a configuration or a state.
+struct Args {
+    pool: Pool,
+    /// Requests by name; `None` when any of them is not yet known.
+    requests: Option<BTreeMap<String, Request>>,
+}
+
+impl Resource for PoolResource {
+    fn type_name(&self) -> &'static str {
+        "ipam_pool"
+    }
+
+    fn schema(&self) -> Schema {
+        let num = |n: &str, d: &str| Attribute::new(n, Type::Number, Mode::Optional, d);
+        let mut attributes = vec![
+            Attribute::new("id", Type::String, Mode::Computed, "Unique ID of the pool, generated once at create (or import) and kept."),
+            Attribute::new(
+                "cidrs",
+                Type::list(Type::String),
+                Mode::Required,
+                "The pool's address space: one or more CIDR blocks of one IP family. Adding blocks updates in place and moves nothing.",
+            ),
+            Attribute::new(
+                "reserved",
+                Type::set(Type::String),
+                Mode::Optional,
+                "Ranges inside the pool never handed out (gateways, on-premises, legacy): CIDR blocks or single addresses.",
+            ),
+            num("min_prefix_length", "Shortest prefix length (largest block) an allocation may ask for."),
+            num("max_prefix_length", "Longest prefix length (smallest block) an allocation may ask for."),
+            num("default_prefix_length", "Prefix length of an allocation that gives neither `prefix_length` nor `cidr`."),
+            Attribute::new(
+                "strategy",
+                Type::String,
+                Mode::Optional,
+                "Where new blocks go: `best_fit` (default; the tightest free block, lowest address first), `lowest` or `highest`.",
+            ),
+            Attribute::nested_map(
+                "allocations",
+                entry_attributes(),
+                Mode::Optional,
+                "The allocations, keyed by a stable name. Each asks for a `prefix_length` or pins a `cidr`; the rest is computed at plan.",
+            ),
+        ];
+        attributes.extend(UTILIZATION.iter().map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)));
+        attributes.extend([
+            Attribute::new("utilization", Type::Number, Mode::Computed, "Allocated share of the allocatable space, from 0 to 1."),
+            Attribute::new(
+                "largest_free_prefix_length",
+                Type::Number,
+                Mode::Computed,
+                "Prefix length of the largest free block; null when the pool is full.",
+            ),
+            Attribute::new(
+                "free_cidrs",
+                Type::list(Type::String),
+                Mode::Computed,
+                "The free space as the fewest aligned CIDR blocks, lowest address first.",
+            ),
+        ]);
+        Schema {
+            version: SCHEMA_VERSION,
+            description: "A pool of IP address space and the ledger of the allocations carved from it, placed at plan time by a deterministic allocator.".into(),
+            attributes,
+        }
+    }
+
+    fn validate(&self, config: &Value) -> Vec<Diagnostic> {
+        match read_args(config) {
+            Err(d) => d,
+            Ok(None) => vec![],
+            Ok(Some(Args { pool, requests })) => match requests {
+                // Exhaustion depends on the prior ledger: the plan reports it.
+                Some(r) => match pool.allocate(&BTreeMap::new(), &r, &[]) {
+                    Err(AllocError::Exhausted { .. }) | Ok(_) => vec![],
+                    Err(e) => vec![alloc_diag(&e)],
+                },
+                None => vec![],
+            },
+        }
+    }
+
+    fn upgrade(&self, version: i64, state: &serde_json::Value) -> Result<Value, Vec<Diagnostic>> {
+        let ty = self.schema().value_type();
+        let v = crate::tfplugin::value::convert_json(state, &ty, "")
+            .map_err(|e| vec![Diagnostic::error("Unreadable stored state", e.to_string())])?;
+        if version >= SCHEMA_VERSION {
+            return Ok(v);
+        }
+        // Version 0 held only `id` and `cidrs`: fill in the utilization of an empty ledger.
+        match read_args(&v) {
+            Ok(Some(args)) => Ok(with_utilization(v, &args.pool.utilization(&BTreeMap::new()))),
+            _ => Ok(v),
+        }
+    }
+
+    fn read(&self, state: Value) -> (Value, Vec<Diagnostic>) {
+        if state.is_null() {
+            return (state, vec![]);
+        }
+        let mut warnings = Vec::new();
+        if let Ok(Some(args)) = read_args(&state) {
+            let (ledger, unreadable) = ledger_of(&state);
+            for name in unreadable {
+                warnings.push(drift_warning(&name, "has no readable CIDR block"));
+            }
+            for (name, problem) in args.pool.check_ledger(&ledger) {
+                warnings.push(drift_warning(&name, &format!("{} ({})", problem, ledger[&name])));
+            }
+        }
+        (state, warnings)
+    }
+
+    fn plan(&self, req: PlanRequest) -> PlanResponse {
+        if req.proposed.is_null() {
+            return PlanResponse { planned: Value::Null, ..Default::default() };
+        }
+        let id = match req.prior.get("id") {
+            Value::String(s) => Value::str(s.clone()),
+            _ => Value::Unknown,
+        };
+        let args = match read_args(&req.config) {
+            Ok(a) => a,
+            Err(diagnostics) => return PlanResponse { diagnostics, ..Default::default() },
+        };
+        let (pool, requests) = match args {
+            Some(Args { pool, requests: Some(r) }) => (pool, r),
+            _ => return PlanResponse { planned: unknown_plan(&req.config, &id), ..Default::default() },
+        };
+        let (prior_ledger, _) = ledger_of(&req.prior);
+        let prior_cidrs: Vec<IpNet> = strings(req.prior.get("cidrs")).iter().filter_map(|s| s.parse().ok()).collect();
+        match pool.allocate(&prior_ledger, &requests, &prior_cidrs) {
+            Err(e) => PlanResponse { diagnostics: vec![alloc_diag(&e)], ..Default::default() },
+            Ok(outcome) => {
+                let diagnostics = outcome
+                    .repaired
+                    .iter()
+                    .map(|(name, problem)| {
+                        Diagnostic::warning(
+                            "Invalid allocation repaired",
+                            format!(
+                                "Allocation {name:?} in the stored state {problem} ({}); this plan places it anew at {}. Other allocations keep their blocks.",
+                                prior_ledger.get(name).map(|n| n.to_string()).unwrap_or_default(),
+                                outcome.ledger[name]
+                            ),
+                        )
+                        .at(AttrPath::attr("allocations").key(name))
+                    })
+                    .collect();
+                let planned = known_plan(&req.config, &id, &outcome.ledger, &outcome.utilization);
+                PlanResponse { planned, diagnostics, ..Default::default() }
+            }
+        }
+    }
+
+    fn apply(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
+        let Value::Object(mut state) = req.planned else {
+            return (Value::Null, vec![]);
+        };
+        if !matches!(state.get("id"), Some(Value::String(_))) {
+            let id = Value::str(common::new_pool_id());
+            if let Some(Value::Map(entries)) = state.get_mut("allocations") {
+                for e in entries.values_mut() {
+                    if let Value::Object(o) = e {
+                        o.insert("pool_id".into(), id.clone());
+                    }
+                }
+            }
+            state.insert("id".into(), id);
+        }
+        let state = Value::Object(state);
+        if !state.is_wholly_known() {
+            return (
+                req.prior,
+                vec![Diagnostic::error(
+                    "Provider bug: unknown values at apply",
+                    "ipam_pool was asked to apply a plan with values still unknown. This is a bug in the provider; please report it.",
+                )],
+            );
+        }
+        (state, vec![])
+    }
+
+    fn import(&self, id: &str) -> Result<Value, Vec<Diagnostic>> {
+        let bad = |detail: String| {
+            vec![Diagnostic::error(
+                "Invalid import ID",
+                format!(
+                    "{detail}. Import a pool as a comma-separated list of its CIDR blocks (10.0.0.0/16,10.1.0.0/16) or as JSON: {{\"cidrs\": [\"10.0.0.0/16\"], \"reserved\": [\"10.0.0.0/24\"], \"allocations\": {{\"web\": \"10.0.8.0/21\"}}}}."
+                ),
+            )]
+        };
+        let trimmed = id.trim();
+        let mut obj: BTreeMap<String, Value> = BTreeMap::new();
+        let mut allocations: BTreeMap<String, String> = BTreeMap::new();
+        if trimmed.starts_with('{') {
+            let j: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| bad(format!("The ID is not valid JSON: {e}")))?;
+            let ty = self.schema().value_type();
+            for key in ["cidrs", "reserved", "min_prefix_length", "max_prefix_length", "default_prefix_length", "strategy"] {
+                if let (Some(v), Type::Object(attrs)) = (j.get(key), &ty) {
+                    let v = crate::tfplugin::value::convert_json(v, &attrs[key], key).map_err(|e| bad(e.to_string()))?;
+                    obj.insert(key.into(), v);
+                }
+            }
+            if let Some(a) = j.get("allocations") {
+                let m = a.as_object().ok_or_else(|| bad("\"allocations\" must map names to CIDR strings".into()))?;
+                for (k, v) in m {
+                    let s = v.as_str().ok_or_else(|| bad(format!("allocation {k:?} must be a CIDR string")))?;
+                    allocations.insert(k.clone(), s.to_string());
+                }
+            }
+        } else {
+            let cidrs = trimmed.split(',').map(|c| Value::str(c.trim())).collect();
+            obj.insert("cidrs".into(), Value::List(cidrs));
+        }
+        let mut config = Value::Object(obj.clone());
+        let args = read_args(&config)?.ok_or_else(|| bad("The pool in the ID is incomplete".into()))?;
+        let mut requests = BTreeMap::new();
+        for (name, cidr) in &allocations {
+            let net = alloc::parse_cidr(cidr).map_err(|e| vec![alloc_diag(&e)])?;
+            requests.insert(name.clone(), Request::Pinned(net));
+        }
+        let outcome = args.pool.allocate(&BTreeMap::new(), &requests, &[]).map_err(|e| vec![alloc_diag(&e)])?;
+        if !allocations.is_empty() {
+            let entries = allocations
+                .iter()
+                .map(|(k, c)| (k.clone(), Value::Object([("cidr".to_string(), Value::str(c.clone()))].into())))
+                .collect();
+            obj.insert("allocations".into(), Value::Map(entries));
+            config = Value::Object(obj);
+        }
+        let id = Value::str(common::new_pool_id());
+        Ok(known_plan(&config, &id, &outcome.ledger, &outcome.utilization))
+    }
+}
+
+fn drift_warning(name: &str, what: &str) -> Diagnostic {
+    Diagnostic::warning(
+        "Invalid allocation in state",
+        format!("Allocation {name:?} in the stored state {what}. The next plan places it anew and leaves the other allocations where they are."),
+    )
+    .at(AttrPath::attr("allocations").key(name))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.elements().unwrap_or(&[]).iter().filter_map(|e| e.as_str().map(str::to_string)).collect()
+}
+
+/// The ledger stored in a state: name -> CIDR, and the names whose CIDR is unreadable.
+fn ledger_of(state: &Value) -> (BTreeMap<String, IpNet>, Vec<String>) {
+    let mut ledger = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    if let Some(entries) = state.get("allocations").entries() {
+        for (name, e) in entries {
+            // Parsed leniently: host bits are kept so that drift checks can see them.
+            match e.get("cidr").as_str().map(|s| s.trim().parse::<IpNet>()) {
+                Some(Ok(net)) => {
+                    ledger.insert(name.clone(), net);
+                }
+                _ => unreadable.push(name.clone()),
+            }
+        }
+    }
+    (ledger, unreadable)
+}
+
+/// Reads the pool's arguments. `Ok(None)` when the pool itself is not yet known.
+fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut unknown = false;
+
+    let mut cidrs = Vec::new();
+    match v.get("cidrs") {
+        Value::Unknown => unknown = true,
+        Value::Null => diags.push(Diagnostic::error("Missing cidrs", "Give the pool at least one CIDR block in cidrs.").at(AttrPath::attr("cidrs"))),
+        list => {
+            for (i, c) in list.elements().unwrap_or(&[]).iter().enumerate() {
+                let path = AttrPath::attr("cidrs").index(i);
+                match c {
+                    Value::Unknown => unknown = true,
+                    Value::String(s) => match alloc::parse_cidr(s) {
+                        Ok(n) => cidrs.push(n),
+                        Err(e) => diags.push(alloc_diag(&e).at(path)),
+                    },
+                    _ => diags.push(Diagnostic::error("Invalid CIDR block", "A pool CIDR cannot be null.").at(path)),
+                }
+            }
+        }
+    }
+    let mut reserved = Vec::new();
+    match v.get("reserved") {
+        Value::Unknown => unknown = true,
+        set => {
+            for r in set.elements().unwrap_or(&[]) {
+                match r {
+                    Value::Unknown => unknown = true,
+                    Value::String(s) => match alloc::parse_range(s) {
+                        Ok(n) => reserved.push(n),
+                        Err(e) => diags.push(alloc_diag(&e).at(AttrPath::attr("reserved"))),
+                    },
+                    _ => diags.push(Diagnostic::error("Invalid reserved range", "A reserved range cannot be null.").at(AttrPath::attr("reserved"))),
+                }
+            }
+        }
+    }
+    let mut rule = |name: &str| -> Option<u8> {
+        let val = v.get(name);
+        unknown |= val.is_unknown();
+        prefix_of(val, AttrPath::attr(name)).map_err(|d| diags.push(d)).ok().flatten()
+    };
+    let rules = Rules {
+        min_prefix_length: rule("min_prefix_length"),
+        max_prefix_length: rule("max_prefix_length"),
+        default_prefix_length: rule("default_prefix_length"),
+    };
+    let strategy = match v.get("strategy") {
+        Value::Unknown => {
+            unknown = true;
+            Strategy::default()
+        }
+        Value::String(s) => Strategy::parse(s).unwrap_or_else(|| {
+            diags.push(
+                Diagnostic::error("Invalid strategy", format!("strategy is {s:?}; use \"best_fit\", \"lowest\" or \"highest\"."))
+                    .at(AttrPath::attr("strategy")),
+            );
+            Strategy::default()
+        }),
+        _ => Strategy::default(),
+    };
+
+    // Requests: read even when the pool is unknown, to report bad input early.
+    let mut requests = Some(BTreeMap::new());
+    let mut pins: Vec<(String, IpNet)> = Vec::new();
+    match v.get("allocations") {
+        Value::Unknown => requests = None,
+        allocs => {
+            for (name, e) in allocs.entries().into_iter().flatten() {
+                let path = AttrPath::attr("allocations").key(name);
+                if e.is_unknown() {
+                    requests = None;
+                    continue;
+                }
+                let prefix = match prefix_of(e.get("prefix_length"), path.clone().then("prefix_length")) {
+                    Ok(p) => p,
+                    Err(d) => {
+                        diags.push(d);
+                        continue;
+                    }
+                };
+                let req = match e.get("cidr") {
+                    Value::Unknown => None,
+                    Value::String(s) => match alloc::parse_cidr(s) {
+                        Ok(net) => {
+                            if let Some(p) = prefix.filter(|p| *p != net.prefix_len()) {
+                                diags.push(
+                                    Diagnostic::error(
+                                        "Conflicting prefix_length and cidr",
+                                        format!("Allocation {name:?} pins {net} (a /{}) but asks for prefix_length {p}. Give one of them, or make them agree.", net.prefix_len()),
+                                    )
+                                    .at(path.clone().then("prefix_length")),
+                                );
+                            }
+                            pins.push((name.clone(), net));
+                            Some(Request::Pinned(net))
+                        }
+                        Err(e) => {
+                            diags.push(alloc_diag(&e).at(path.clone().then("cidr")));
+                            continue;
+                        }
+                    },
+                    _ if e.get("prefix_length").is_unknown() => None,
+                    _ => Some(Request::Size(prefix)),
+                };
+                match (req, requests.as_mut()) {
+                    (Some(r), Some(map)) => {
+                        map.insert(name.clone(), r);
+                    }
+                    (None, _) => requests = None,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    if unknown {
+        return Ok(None);
+    }
+    if cidrs.is_empty() {
+        return Err(vec![alloc_diag(&AllocError::EmptyPool)]);
+    }
+    // Point family mismatches at the exact attribute.
+    let family = Family::of(&cidrs[0]);
+    for (i, c) in cidrs.iter().enumerate() {
+        if Family::of(c) != family {
+            let e = AllocError::MixedFamilies { family, other: *c, other_family: Family::of(c) };
+            diags.push(alloc_diag(&e).at(AttrPath::attr("cidrs").index(i)));
+        }
+    }
+    for r in &reserved {
+        if Family::of(r) != family {
+            let e = AllocError::MixedFamilies { family, other: *r, other_family: Family::of(r) };
+            diags.push(alloc_diag(&e).at(AttrPath::attr("reserved")));
+        }
+    }
+    for (name, net) in &pins {
+        if Family::of(net) != family {
+            let e = AllocError::MixedFamilies { family, other: *net, other_family: Family::of(net) };
+            diags.push(alloc_diag(&e).at(AttrPath::attr("allocations").key(name).then("cidr")));
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let pool = Pool::new(&cidrs, &reserved, rules, strategy).map_err(|e| vec![alloc_diag(&e)])?;
+    if has_errors(&diags) {
+        return Err(diags);
+    }
+    Ok(Some(Args { pool, requests }))
+}
+
+/// The planned value when every CIDR is known.
+fn known_plan(config: &Value, id: &Value, ledger: &BTreeMap<String, IpNet>, util: &Utilization) -> Value {
+    let mut obj = base_object(config, id);
+    let allocations = match config.get("allocations") {
+        Value::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(name, e)| {
+                    let mut o = facts_values(&ledger[name]);
+                    // A pinned CIDR is planned exactly as written.
+                    if let Value::String(s) = e.get("cidr") {
+                        o.insert("cidr".into(), Value::str(s.clone()));
+                    }
+                    o.insert("description".into(), e.get("description").clone());
+                    o.insert("name".into(), Value::str(name.clone()));
+                    o.insert("pool_id".into(), id.clone());
+                    (name.clone(), Value::Object(o))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    obj.insert("allocations".into(), allocations);
+    with_utilization(Value::Object(obj), util)
+}
+
+/// The planned value when some argument is not yet known: arguments as configured,
+/// everything computed unknown.
+fn unknown_plan(config: &Value, id: &Value) -> Value {
+    let mut obj = base_object(config, id);
+    let allocations = match config.get("allocations") {
+        Value::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(name, e)| {
+                    let mut o = unknown_facts();
+                    for k in ["cidr", "prefix_length"] {
+                        if !e.get(k).is_null() {
+                            o.insert(k.into(), e.get(k).clone());
+                        }
+                    }
+                    o.insert("description".into(), e.get("description").clone());
+                    o.insert("name".into(), Value::str(name.clone()));
+                    o.insert("pool_id".into(), id.clone());
+                    (name.clone(), Value::Object(o))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    obj.insert("allocations".into(), allocations);
+    for k in UTILIZATION.iter().map(|(n, _)| *n).chain(["utilization", "largest_free_prefix_length", "free_cidrs"]) {
+        obj.insert(k.into(), Value::Unknown);
+    }
+    Value::Object(obj)
+}
+
+fn base_object(config: &Value, id: &Value) -> BTreeMap<String, Value> {
+    let mut obj = BTreeMap::new();
+    obj.insert("id".into(), id.clone());
+    for k in ["cidrs", "reserved", "min_prefix_length", "max_prefix_length", "default_prefix_length", "strategy"] {
+        obj.insert(k.into(), config.get(k).clone());
+    }
+    obj
+}
+
+fn with_utilization(v: Value, u: &Utilization) -> Value {
+    let Value::Object(mut obj) = v else { return v };
+    obj.insert("total_addresses".into(), Value::str(u.total.to_string()));
+    obj.insert("allocated_addresses".into(), Value::str(u.allocated.to_string()));
+    obj.insert("free_addresses".into(), Value::str(u.free.to_string()));
+    obj.insert("utilization".into(), Value::Number(u.ratio));
+    obj.insert(
+        "largest_free_prefix_length".into(),
+        u.largest_free_prefix_length.map(|p| Value::Number(p as f64)).unwrap_or(Value::Null),
+    );
+    obj.insert("free_cidrs".into(), Value::List(u.free_cidrs.iter().map(|c| Value::str(c.to_string())).collect()));
+    Value::Object(obj)
+}
