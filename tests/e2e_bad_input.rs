@@ -1,0 +1,114 @@
+//! Every kind of bad input in SPEC.md gets a diagnostic with a summary, a detail and
+//! the attribute it is about, at validate time; nothing panics.
+
+mod common;
+
+use common::Workdir;
+
+/// (pool body, expected summary, text the detail contains, source the diagnostic points at)
+const CASES: &[(&str, &str, &str, &str)] = &[
+    (r#"cidrs = ["10.0.0.0/33"]"#, "Invalid CIDR block", "10.0.0.0/33", "10.0.0.0/33"),
+    (r#"cidrs = ["10.0.0.1/8"]"#, "CIDR block has host bits set", "did you mean 10.0.0.0/8", "10.0.0.1/8"),
+    (r#"cidrs = ["10.0.0.0/8", "fd00::/48"]"#, "Mixed IP families", "one pool holds one IP family", "cidrs"),
+    (r#"cidrs = ["10.0.0.0/8", "10.1.0.0/16"]"#, "Overlapping pool CIDRs", "10.0.0.0/8 and 10.1.0.0/16 overlap", "cidrs"),
+    (r#"cidrs = []"#, "Empty pool", "at least one", "cidrs"),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  reserved = [\"192.168.0.0/24\"]",
+        "Reserved range outside the pool",
+        "192.168.0.0/24",
+        "reserved",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  min_prefix_length = 20\n  max_prefix_length = 24\n  allocations = { web = { prefix_length = 28 } }",
+        "Prefix length outside the pool's rules",
+        "/20 to /24",
+        "prefix_length = 28",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  allocations = { web = { prefix_length = 33 } }",
+        "Prefix length outside the pool's rules",
+        "/0 to /32",
+        "prefix_length = 33",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  allocations = {\n    a = { cidr = \"10.0.0.0/24\" }\n    b = { cidr = \"10.0.0.0/25\" }\n  }",
+        "Pinned CIDR conflict",
+        "overlaps allocation",
+        "cidr = \"10.0.0.0/25\"",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  allocations = { a = { cidr = \"10.0.0.0/24\", prefix_length = 25 } }",
+        "Conflicting prefix_length and cidr",
+        "pins 10.0.0.0/24",
+        "prefix_length = 25",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  allocations = { a = {} }",
+        "Missing prefix length",
+        "default_prefix_length",
+        "a = {}",
+    ),
+    (r#"cidrs = ["10.0.0.0/16"]
+  strategy = "random""#, "Invalid strategy", "best_fit", "strategy"),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  min_prefix_length = 24\n  max_prefix_length = 20",
+        "Invalid allocation rules",
+        "longer than max_prefix_length",
+        "min_prefix_length",
+    ),
+];
+
+/// Terraform before 1.15 cannot map a path that steps into a nested attribute's map
+/// element (`allocations["web"].prefix_length`) to source and points at the resource
+/// block instead; from 1.15 it shows the element's line.
+fn maps_nested_paths(w: &Workdir) -> bool {
+    let v = w.tf(&["version", "-json"]).ok().json();
+    let version = v["terraform_version"].as_str().unwrap_or("0.0.0").to_string();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (1, 15)
+}
+
+#[test]
+fn every_bad_input_gets_a_diagnostic_at_its_attribute() {
+    let w = Workdir::new("");
+    let nested_ok = maps_nested_paths(&w);
+    for (body, summary, detail, at) in CASES {
+        w.config(&format!("resource \"ipam_pool\" \"bad\" {{\n  {body}\n}}\n"));
+        let out = w.tf(&["validate", "-json", "-no-color"]);
+        assert_ne!(out.code, 0, "{body}: validate passed");
+        let j = out.json();
+        let diags = j["diagnostics"].as_array().unwrap();
+        let d = diags
+            .iter()
+            .find(|d| d["summary"] == *summary)
+            .unwrap_or_else(|| panic!("{body}: no {summary:?} in {diags:#?}"));
+        assert!(d["detail"].as_str().unwrap().contains(detail), "{body}: detail {:?}", d["detail"]);
+        let code = d["snippet"]["code"].as_str().unwrap_or_else(|| panic!("{body}: no source range in {d:#?}"));
+        let fallback = !nested_ok && body.contains("allocations") && code.contains("resource \"ipam_pool\" \"bad\"");
+        assert!(code.contains(at) || fallback, "{body}: diagnostic points at {code:?}, expected {at:?}");
+        assert!(!out.stdout.contains("Provider bug"), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn bad_handle_arguments_are_diagnosed() {
+    let w = Workdir::new(
+        r#"
+resource "ipam_pool" "p" {
+  cidrs       = ["10.0.0.0/16"]
+  allocations = { a = { prefix_length = 24 } }
+}
+resource "ipam_allocation" "a" {
+  entry = ipam_pool.p.allocations["a"]
+  cloud = "gcp2"
+  range = "tertiary"
+}
+"#,
+    );
+    let out = w.tf(&["validate", "-json", "-no-color"]);
+    assert_ne!(out.code, 0);
+    let j = out.json();
+    let summaries: Vec<&str> = j["diagnostics"].as_array().unwrap().iter().map(|d| d["summary"].as_str().unwrap()).collect();
+    assert!(summaries.contains(&"Invalid cloud") && summaries.contains(&"Invalid range"), "{summaries:?}");
+}
