@@ -416,3 +416,78 @@ impl gp::grpc_broker_server::GrpcBroker for Broker {
         Err(Status::unimplemented("this provider brokers no connections"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tfplugin::schema::{Attribute, Mode, Schema};
+    use crate::tfplugin::PlanResponse;
+
+    /// A resource whose plan panics, to prove the guard.
+    struct Panicky;
+
+    impl Resource for Panicky {
+        fn type_name(&self) -> &'static str {
+            "test_panicky"
+        }
+        fn schema(&self) -> Schema {
+            Schema { version: 0, description: String::new(), attributes: vec![Attribute::new("x", Type::String, Mode::Optional, "x")] }
+        }
+        fn validate(&self, _: &Value) -> Vec<Diagnostic> {
+            vec![]
+        }
+        fn read(&self, s: Value) -> (Value, Vec<Diagnostic>) {
+            (s, vec![])
+        }
+        fn plan(&self, _: PlanRequest) -> PlanResponse {
+            panic!("boom")
+        }
+        fn apply(&self, r: ApplyRequest) -> (Value, Vec<Diagnostic>) {
+            (r.planned, vec![])
+        }
+        fn import(&self, _: &str) -> Result<Value, Diags> {
+            Ok(Value::Null)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_bug_diagnostic_and_serving_continues() {
+        let svc = ProviderService::new(vec![Arc::new(Panicky)]);
+        let ty = Panicky.schema().value_type();
+        let obj = Value::Object([("x".to_string(), Value::str("v"))].into());
+        let req = || pb::plan_resource_change::Request {
+            type_name: "test_panicky".into(),
+            proposed_new_state: Some(encode(&obj, &ty)),
+            config: Some(encode(&obj, &ty)),
+            ..Default::default()
+        };
+        for _ in 0..2 {
+            let r = svc.plan_resource_change(Request::new(req())).await.expect("a diagnostic, not a gRPC error").into_inner();
+            assert_eq!(r.diagnostics.len(), 1);
+            assert!(r.diagnostics[0].summary.contains("Provider bug"));
+            assert!(r.diagnostics[0].detail.contains("boom"));
+            assert!(r.planned_state.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn undecodable_values_and_unknown_types_are_diagnostics() {
+        let svc = ProviderService::new(vec![Arc::new(Panicky)]);
+        let r = svc
+            .plan_resource_change(Request::new(pb::plan_resource_change::Request {
+                type_name: "test_panicky".into(),
+                config: Some(pb::DynamicValue { msgpack: vec![0xc1, 0xff], json: vec![] }),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.diagnostics[0].summary.contains("Unreadable value"));
+        let r = svc
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request { type_name: "nope".into(), ..Default::default() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.diagnostics[0].summary, "Unknown resource type");
+    }
+}
