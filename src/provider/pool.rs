@@ -217,7 +217,8 @@ impl Resource for PoolResource {
         };
         let trimmed = id.trim();
         let mut obj: BTreeMap<String, Value> = BTreeMap::new();
-        let mut allocations: BTreeMap<String, String> = BTreeMap::new();
+        // name -> (cidr, description)
+        let mut allocations: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
         if trimmed.starts_with('{') {
             let j: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| bad(format!("The ID is not valid JSON: {e}")))?;
             let ty = self.schema().value_type();
@@ -228,10 +229,17 @@ impl Resource for PoolResource {
                 }
             }
             if let Some(a) = j.get("allocations") {
-                let m = a.as_object().ok_or_else(|| bad("\"allocations\" must map names to CIDR strings".into()))?;
+                let m = a.as_object().ok_or_else(|| bad("\"allocations\" must map names to CIDRs".into()))?;
                 for (k, v) in m {
-                    let s = v.as_str().ok_or_else(|| bad(format!("allocation {k:?} must be a CIDR string")))?;
-                    allocations.insert(k.clone(), s.to_string());
+                    let entry = match v {
+                        serde_json::Value::String(c) => Some((c.clone(), None)),
+                        serde_json::Value::Object(o) => o.get("cidr").and_then(|c| c.as_str()).map(|c| {
+                            (c.to_string(), o.get("description").and_then(|d| d.as_str()).map(str::to_string))
+                        }),
+                        _ => None,
+                    };
+                    let entry = entry.ok_or_else(|| bad(format!("allocation {k:?} must be a CIDR string or {{\"cidr\": ..., \"description\": ...}}")))?;
+                    allocations.insert(k.clone(), entry);
                 }
             }
         } else {
@@ -241,7 +249,7 @@ impl Resource for PoolResource {
         let mut config = Value::Object(obj.clone());
         let args = read_args(&config)?.ok_or_else(|| bad("The pool in the ID is incomplete".into()))?;
         let mut requests = BTreeMap::new();
-        for (name, cidr) in &allocations {
+        for (name, (cidr, _)) in &allocations {
             let net = alloc::parse_cidr(cidr).map_err(|e| vec![alloc_diag(&e)])?;
             requests.insert(name.clone(), Request::Pinned(net));
         }
@@ -249,7 +257,10 @@ impl Resource for PoolResource {
         if !allocations.is_empty() {
             let entries = allocations
                 .iter()
-                .map(|(k, c)| (k.clone(), Value::Object([("cidr".to_string(), Value::str(c.clone()))].into())))
+                .map(|(k, (c, d))| {
+                    let desc = d.clone().map(Value::str).unwrap_or(Value::Null);
+                    (k.clone(), Value::Object([("cidr".to_string(), Value::str(c.clone())), ("description".to_string(), desc)].into()))
+                })
                 .collect();
             obj.insert("allocations".into(), Value::Map(entries));
             config = Value::Object(obj);

@@ -1,0 +1,19 @@
+terraform {
+  required_providers {
+    ipam = { source = "ipam-rs/ipam" }
+  }
+}
+
+resource "ipam_pool" "example" {
+  cidrs    = ["10.0.0.0/16"]
+  reserved = ["10.0.0.0/24"] # gateways and appliances
+
+  allocations = {
+    web = { prefix_length = 24 }
+    db  = { cidr = "10.0.9.0/24", description = "existing subnet, pinned" }
+  }
+}
+
+output "web" {
+  value = ipam_pool.example.allocations["web"].cidr
+}

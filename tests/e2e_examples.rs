@@ -1,0 +1,116 @@
+//! Every example directory is planned and applied by real Terraform, planned again
+//! with no changes, and destroyed; `.tftest.hcl` files run with `terraform test`;
+//! the `import.sh` scripts of the resource examples run and leave no changes behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{terraform_bin, Workdir};
+
+fn has_modules(w: &Workdir) -> bool {
+    w.path().join("modules").is_dir()
+}
+
+fn full_cycle(rel: &str) -> Workdir {
+    let w = Workdir::copy_of(rel);
+    if has_modules(&w) {
+        w.tf(&["get", "-no-color"]).ok();
+    }
+    w.tf(&["validate", "-no-color"]).ok();
+    w.tf(&["plan", "-no-color", "-input=false", "-out=example.tfplan"]).ok();
+    w.tf(&["apply", "-no-color", "example.tfplan"]).ok();
+    w.assert_no_changes();
+    w
+}
+
+fn destroy(w: &Workdir) {
+    w.tf(&["destroy", "-no-color", "-auto-approve"]).ok();
+    assert!(w.state()["values"].is_null(), "state not empty after destroy");
+}
+
+/// Runs a directory's import.sh with the test's Terraform first on PATH.
+fn run_import_sh(w: &Workdir) {
+    let bin = terraform_bin();
+    let shim = w.path().join(".bin");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::os::unix::fs::symlink(&bin, shim.join("terraform")).unwrap();
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh")
+        .arg("-e")
+        .arg("import.sh")
+        .current_dir(w.path())
+        .env("PATH", path)
+        .env("TF_CLI_CONFIG_FILE", w.path().join(".terraformrc"))
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "import.sh failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+fn terraform_test(rel: &str) {
+    let w = Workdir::copy_of(rel);
+    if has_modules(&w) {
+        w.tf(&["get", "-no-color"]).ok();
+    }
+    let out = w.tf(&["test", "-no-color"]).ok();
+    assert!(out.stdout.contains("passed, 0 failed"), "{}", out.stdout);
+}
+
+#[test]
+fn gke_example_plans_applies_and_tests() {
+    let w = full_cycle("examples/gke");
+    let subnets = w.tf(&["output", "-json", "subnetworks"]).ok().json();
+    assert_eq!(subnets["europe-west1"]["ip_cidr_range"], "10.244.0.0/20");
+    assert_eq!(subnets["europe-west1"]["secondary_ip_range"][0]["range_name"], "gke-europe-west1-pods");
+    destroy(&w);
+    terraform_test("examples/gke");
+}
+
+#[test]
+fn eks_example_plans_applies_and_tests() {
+    let w = full_cycle("examples/eks");
+    let vpcs = w.tf(&["output", "-json", "vpcs"]).ok().json();
+    assert_eq!(vpcs["prod"], "10.64.0.0/16");
+    destroy(&w);
+    terraform_test("examples/eks");
+}
+
+#[test]
+fn resource_examples_apply_and_import() {
+    // A pool imported with its ledger plans no changes at all.
+    let w = full_cycle("examples/resources/ipam_pool");
+    w.tf(&["state", "rm", "ipam_pool.example"]).ok();
+    run_import_sh(&w);
+    w.assert_no_changes();
+    destroy(&w);
+    // An imported handle has its facts filled in by one update, then nothing.
+    let w = full_cycle("examples/resources/ipam_allocation");
+    w.tf(&["state", "rm", "ipam_allocation.pods"]).ok();
+    run_import_sh(&w);
+    let plan = w.plan_json(&[]);
+    assert_eq!(common::actions(&plan, "ipam_allocation.pods"), ["update"]);
+    w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
+    w.assert_no_changes();
+    destroy(&w);
+    let w = full_cycle("examples/provider");
+    destroy(&w);
+}
+
+#[test]
+fn every_example_directory_is_covered() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs: Vec<String> = Vec::new();
+    for e in std::fs::read_dir(&root).unwrap() {
+        let p = e.unwrap().path();
+        if p.join("main.tf").is_file() || p.join("provider.tf").is_file() {
+            dirs.push(p.file_name().unwrap().to_string_lossy().into());
+        }
+    }
+    for e in std::fs::read_dir(root.join("resources")).unwrap() {
+        dirs.push(format!("resources/{}", e.unwrap().file_name().to_string_lossy()));
+    }
+    dirs.sort();
+    assert_eq!(dirs, ["eks", "gke", "provider", "resources/ipam_allocation", "resources/ipam_pool"], "a new example needs a test here");
+}
