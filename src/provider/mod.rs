@@ -3,6 +3,7 @@
 
 pub mod allocation;
 pub mod common;
+pub mod docs;
 pub mod pool;
 
 use std::sync::Arc;

@@ -1,0 +1,181 @@
+//! Registry documentation generated from the schema descriptions, in the layout of
+//! HashiCorp's providers (`docs/index.md`, `docs/resources/<name>.md`), with the
+//! examples under `examples/` inlined. `scripts/gen-docs.sh` writes the files;
+//! `tests/docs.rs` fails when they are stale.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::tfplugin::schema::{Attribute, Kind, Mode};
+use crate::tfplugin::{Schema, Type};
+
+fn type_name(t: &Type) -> String {
+    match t {
+        Type::Bool => "Boolean".into(),
+        Type::Number => "Number".into(),
+        Type::String => "String".into(),
+        Type::Dynamic => "Dynamic".into(),
+        Type::List(e) => format!("List of {}", type_name(e)),
+        Type::Set(e) => format!("Set of {}", type_name(e)),
+        Type::Map(e) => format!("Map of {}", type_name(e)),
+        Type::Object(_) => "Object".into(),
+    }
+}
+
+fn anchor(prefix: &str, name: &str) -> String {
+    format!("nestedatt--{prefix}{name}")
+}
+
+/// The Required / Optional / Read-Only lists of a set of attributes, then the nested
+/// schemas they refer to.
+fn attribute_sections(out: &mut String, attrs: &[Attribute], prefix: &str) {
+    let mut nested: Vec<(&Attribute, &Vec<Attribute>)> = Vec::new();
+    for (title, modes) in [
+        ("Required", &[Mode::Required][..]),
+        ("Optional", &[Mode::Optional, Mode::OptionalComputed][..]),
+        ("Read-Only", &[Mode::Computed][..]),
+    ] {
+        let mut these: Vec<&Attribute> = attrs.iter().filter(|a| modes.contains(&a.mode)).collect();
+        if these.is_empty() {
+            continue;
+        }
+        these.sort_by(|a, b| a.name.cmp(&b.name));
+        let _ = writeln!(out, "\n### {title}\n");
+        for a in these {
+            let (ty, link) = match &a.kind {
+                Kind::Plain(t @ Type::Object(_)) => {
+                    let fields = match t {
+                        Type::Object(m) => m.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                        _ => String::new(),
+                    };
+                    (format!("Object with {fields}"), String::new())
+                }
+                Kind::Plain(t) => (type_name(t), String::new()),
+                Kind::NestedMap(inner) => {
+                    nested.push((a, inner));
+                    ("Attributes Map".into(), format!(" (see [below for nested schema](#{}))", anchor(prefix, &a.name)))
+                }
+                Kind::NestedSingle(inner) => {
+                    nested.push((a, inner));
+                    ("Attributes".into(), format!(" (see [below for nested schema](#{}))", anchor(prefix, &a.name)))
+                }
+            };
+            let _ = writeln!(out, "- `{}` ({ty}) {}{link}", a.name, a.description);
+        }
+    }
+    for (a, inner) in nested {
+        let _ = writeln!(out, "\n<a id=\"{}\"></a>\n### Nested Schema for `{}{}`", anchor(prefix, &a.name), prefix.replace("--", "."), a.name);
+        attribute_sections(out, inner, &format!("{prefix}{}--", a.name));
+    }
+}
+
+fn read(root: &Path, rel: &str) -> Option<String> {
+    std::fs::read_to_string(root.join(rel)).ok().map(|s| s.trim_end().to_string())
+}
+
+/// The page of one resource type.
+pub fn resource_page(root: &Path, type_name: &str, schema: &Schema) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "---\npage_title: \"{type_name} Resource - terraform-provider-ipam\"\nsubcategory: \"\"\ndescription: |-\n  {}\n---\n\n# {type_name} (Resource)\n\n{}",
+        schema.description, schema.description
+    );
+    if let Some(example) = read(root, &format!("examples/resources/{type_name}/resource.tf")) {
+        let _ = writeln!(out, "\n## Example Usage\n\n```terraform\n{example}\n```");
+    }
+    let _ = writeln!(out, "\n<!-- schema generated from the provider's schema descriptions by scripts/gen-docs.sh -->\n## Schema");
+    attribute_sections(&mut out, &schema.attributes, "");
+    if let Some(import) = read(root, &format!("examples/resources/{type_name}/import.sh")) {
+        let _ = writeln!(out, "\n## Import\n\nImport is supported using the following syntax:\n\n```shell\n{import}\n```");
+    }
+    out
+}
+
+const INDEX_BODY: &str = r#"IP address planning with no IPAM server. Pools of address space and the allocations
+carved from them are placed by a deterministic allocator when you run `terraform plan`,
+and the ledger lives in the Terraform state: every CIDR is known at plan, no two
+allocations overlap, and an allocation keeps its block while its own request is unchanged.
+
+- [`ipam_pool`](resources/pool.md) owns the ledger: every allocation of a pool is declared
+  on it, keyed by a stable name, so the pool's plan places them all at once.
+- [`ipam_allocation`](resources/allocation.md) is a module's handle on one allocation
+  (`entry = ipam_pool.x.allocations["name"]`): its CIDR, the usable range a cloud leaves,
+  and a guard that fails the plan if the allocation moves.
+
+Placement: new and changed requests go largest first, then by name, into the tightest
+free block (`strategy = "best_fit"`), or the lowest (`lowest`) or highest (`highest`) one.
+The same configuration and state give the same CIDRs on any machine, at any `-parallelism`.
+
+## Known limits that Terraform imposes
+
+- Duplicate allocation keys are resolved by Terraform before the provider sees them:
+  `merge()` keeps the last one silently, a `for` expression fails with "Duplicate object
+  key". Prefer literal maps or `for` expressions when collecting requests from modules.
+- A module that both declares a request and receives its block must be called once per
+  instance (`module.x.request`): a `for` over a `for_each` module depends on the whole
+  module and makes a cycle.
+- `terraform plan -target=ipam_pool.x` does not plan the handles, so their move guard
+  cannot fire; the next full plan reports the move.
+- A plan-time error (a move guard, an exhausted pool) also stops `terraform destroy`,
+  which plans first: `terraform destroy -refresh=false` or `allow_move = true` gets past it.
+- Replacing a pool starts a new ledger: pin the CIDRs that must survive a replacement.
+- Best fit places a new block in the tightest free block, so with a reservation at the
+  top of a pool, fresh allocations pack downward from it and the large block at the
+  bottom stays whole. `strategy = "lowest"` fills from the start instead.
+- Terraform before 1.15 shows errors about one allocation's `prefix_length` or `cidr` at
+  the resource block rather than at the allocation's line.
+"#;
+
+/// `docs/index.md`.
+pub fn index_page(root: &Path) -> String {
+    let mut out = String::from(
+        "---\npage_title: \"ipam Provider\"\nsubcategory: \"\"\ndescription: |-\n  IP address planning with no IPAM server: pools, allocations and a deterministic allocator.\n---\n\n# ipam Provider\n\n",
+    );
+    out.push_str(INDEX_BODY);
+    if let Some(example) = read(root, "examples/provider/provider.tf") {
+        let _ = writeln!(out, "\n## Example Usage\n\n```terraform\n{example}\n```");
+    }
+    let _ = writeln!(out, "\n## Schema\n\nThe provider block takes no arguments.");
+    out
+}
+
+/// A guide made of an example directory's files, which end with the
+/// `google_compute_subnetwork` / `aws_subnet` resources the outputs feed.
+fn guide_page(root: &Path, title: &str, intro: &str, files: &[&str]) -> String {
+    let mut out = format!("---\npage_title: \"{title}\"\nsubcategory: \"Guides\"\n---\n\n# {title}\n\n{intro}\n");
+    for f in files {
+        if let Some(text) = read(root, f) {
+            let _ = writeln!(out, "\n## `{f}`\n\n```terraform\n{text}\n```");
+        }
+    }
+    out
+}
+
+/// Every generated page: (path relative to the repository root, content).
+pub fn render(root: &Path) -> Vec<(String, String)> {
+    let mut pages = vec![("docs/index.md".to_string(), index_page(root))];
+    pages.push((
+        "docs/guides/gke.md".into(),
+        guide_page(
+            root,
+            "GKE: VPC-native clusters from a corporate pool",
+            "A node subnet plus secondary ranges for Pods and Services per region, carved from a corp /8 through a module that declares its request and receives its block. Runs as is: `scripts/run-example.sh gke`. The `subnetworks` output is what `google_compute_subnetwork` takes (see the end of `main.tf`).",
+            &["examples/gke/main.tf", "examples/gke/modules/gke-cluster/main.tf", "examples/gke/gke.tftest.hcl"],
+        ),
+    ));
+    pages.push((
+        "docs/guides/eks.md".into(),
+        guide_page(
+            root,
+            "EKS: VPCs, subnets per zone and VPC CNI prefix delegation",
+            "A VPC per environment from a regional pool, a private and a public subnet per availability zone, and a /28-aligned block in each private subnet for VPC CNI prefix delegation. Runs as is: `scripts/run-example.sh eks`. The outputs are what `aws_vpc`, `aws_subnet` and `aws_ec2_subnet_cidr_reservation` take (see the end of `main.tf`).",
+            &["examples/eks/main.tf", "examples/eks/eks.tftest.hcl"],
+        ),
+    ));
+    for r in super::resources() {
+        let short = r.type_name().trim_start_matches("ipam_");
+        pages.push((format!("docs/resources/{short}.md"), resource_page(root, r.type_name(), &r.schema())));
+    }
+    pages
+}
