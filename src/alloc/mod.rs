@@ -239,6 +239,9 @@ fn span(net: &IpNet) -> (u128, u128) {
     (s, block_last(bits, s, net.prefix_len()))
 }
 
+/// The owner of a kept block: its name and CIDR.
+type Owner<'a> = (&'a str, IpNet);
+
 /// Disjoint inclusive intervals, each tagged with an owner, kept in address order.
 #[derive(Debug, Default, Clone)]
 struct Occupied<T> {
@@ -423,11 +426,11 @@ impl Pool {
     /// a placement run would repair, and why. Entries are checked in name order, so of
     /// two overlapping entries the later name is the one reported.
     pub fn check_ledger(&self, ledger: &BTreeMap<String, IpNet>) -> Vec<(String, Problem)> {
-        let mut occupied: Occupied<String> = Occupied::default();
+        let mut occupied: Occupied<Owner> = Occupied::default();
         let mut problems = Vec::new();
         for (name, net) in ledger {
             match self.validity(net, &occupied) {
-                Ok((s, e)) => occupied.insert(s, e, name.clone()),
+                Ok((s, e)) => occupied.insert(s, e, (name.as_str(), *net)),
                 Err(p) => problems.push((name.clone(), p)),
             }
         }
@@ -435,7 +438,7 @@ impl Pool {
     }
 
     /// Whether `net` can stand in the ledger given what is already kept.
-    fn validity(&self, net: &IpNet, kept: &Occupied<String>) -> Result<(u128, u128), Problem> {
+    fn validity(&self, net: &IpNet, kept: &Occupied<Owner>) -> Result<(u128, u128), Problem> {
         if Family::of(net) != self.family || net.trunc() != *net {
             return Err(Problem::Misaligned);
         }
@@ -446,8 +449,8 @@ impl Pool {
         if let Some((_, _, r)) = self.reserved.overlap(s, e) {
             return Err(Problem::InReserved(r));
         }
-        if let Some((_, _, other)) = kept.overlap(s, e) {
-            return Err(Problem::Overlaps(other));
+        if let Some((_, _, (other, _))) = kept.overlap(s, e) {
+            return Err(Problem::Overlaps(other.to_string()));
         }
         Ok((s, e))
     }
@@ -464,11 +467,13 @@ impl Pool {
         requests: &BTreeMap<String, Request>,
         prior_cidrs: &[IpNet],
     ) -> Result<Outcome, AllocError> {
-        let mut ledger: BTreeMap<String, IpNet> = BTreeMap::new();
-        let mut kept: Occupied<String> = Occupied::default();
+        // The ledger is collected unordered and sorted once at the end.
+        let mut ledger: Vec<(&str, IpNet)> = Vec::with_capacity(requests.len());
+        let mut kept: Occupied<Owner> = Occupied::default();
 
         // 1. Pins: inside the pool, clear of reserved ranges and of each other.
-        let mut sizes: Vec<(u8, &String)> = Vec::new();
+        let mut sizes: Vec<(u8, &str)> = Vec::new();
+        let mut pins: BTreeMap<&str, IpNet> = BTreeMap::new();
         for (name, req) in requests {
             match req {
                 Request::Pinned(net) => {
@@ -480,28 +485,23 @@ impl Pool {
                     if let Some((_, _, r)) = self.reserved.overlap(s, e) {
                         return Err(AllocError::PinInReserved { name: name.clone(), cidr: *net, reserved: r });
                     }
-                    if let Some((_, _, other)) = kept.overlap(s, e) {
-                        return Err(AllocError::PinOverlap {
-                            name: name.clone(),
-                            cidr: *net,
-                            other_cidr: ledger[&other],
-                            other,
-                        });
+                    if let Some((_, _, (other, other_cidr))) = kept.overlap(s, e) {
+                        return Err(AllocError::PinOverlap { name: name.clone(), cidr: *net, other: other.to_string(), other_cidr });
                     }
-                    kept.insert(s, e, name.clone());
-                    ledger.insert(name.clone(), *net);
+                    kept.insert(s, e, (name.as_str(), *net));
+                    pins.insert(name.as_str(), *net);
+                    ledger.push((name.as_str(), *net));
                 }
-                Request::Size(p) => sizes.push((self.effective_prefix(name, *p)?, name)),
+                Request::Size(p) => sizes.push((self.effective_prefix(name, *p)?, name.as_str())),
             }
         }
-        let pins = kept.clone();
 
         // 2. Prior allocations of unchanged (or shrunk) size requests, in name order.
         let mut repaired = Vec::new();
         let mut stranded: BTreeMap<IpNet, Vec<String>> = BTreeMap::new();
-        let mut to_place: Vec<(u8, &String)> = Vec::new();
+        let mut to_place: Vec<(u8, &str)> = Vec::new();
         for (p, name) in sizes {
-            let Some(old) = prior.get(name.as_str()) else {
+            let Some(old) = prior.get(name) else {
                 to_place.push((p, name));
                 continue;
             };
@@ -518,15 +518,15 @@ impl Pool {
             };
             match self.validity(&candidate, &kept) {
                 Ok((s, e)) => {
-                    kept.insert(s, e, name.clone());
-                    ledger.insert(name.clone(), candidate);
+                    kept.insert(s, e, (name, candidate));
+                    ledger.push((name, candidate));
                 }
-                Err(Problem::Overlaps(other)) if pins.by_start.values().any(|(_, n)| *n == other) => {
+                Err(Problem::Overlaps(other)) if pins.contains_key(other.as_str()) => {
                     // A new pin over a live allocation would move it: refuse, naming both.
                     return Err(AllocError::PinOverlap {
-                        cidr: ledger[&other],
+                        cidr: pins[other.as_str()],
                         name: other,
-                        other: name.clone(),
+                        other: name.to_string(),
                         other_cidr: candidate,
                     });
                 }
@@ -534,11 +534,11 @@ impl Pool {
                     if problem == Problem::OutsidePool {
                         let gone = prior_cidrs.iter().find(|c| c.contains(&candidate) && !self.cidrs.contains(c));
                         if let Some(gone) = gone {
-                            stranded.entry(*gone).or_default().push(name.clone());
+                            stranded.entry(*gone).or_default().push(name.to_string());
                             continue;
                         }
                     }
-                    repaired.push((name.clone(), problem));
+                    repaired.push((name.to_string(), problem));
                     to_place.push((p, name));
                 }
             }
@@ -552,12 +552,10 @@ impl Pool {
         to_place.sort_unstable();
         for (p, name) in to_place {
             match free.place(p, self.strategy) {
-                Some(start) => {
-                    ledger.insert(name.clone(), net_from(self.family, start, p));
-                }
+                Some(start) => ledger.push((name, net_from(self.family, start, p))),
                 None => {
                     return Err(AllocError::Exhausted {
-                        name: name.clone(),
+                        name: name.to_string(),
                         prefix: p,
                         free: free.free_addresses(),
                         largest_free: free.largest_free(),
@@ -565,12 +563,37 @@ impl Pool {
                 }
             }
         }
+        ledger.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let ledger: BTreeMap<String, IpNet> = ledger.into_iter().map(|(n, c)| (n.to_string(), c)).collect();
         let utilization = self.utilization_of(&free);
         Ok(Outcome { ledger, repaired, utilization })
     }
 
+    /// A placer over `ledger` (assumed valid, e.g. an [`Outcome`]'s): places further
+    /// blocks one at a time by the pool's strategy, each in `O(W log n)`, without
+    /// re-reading the ledger. Entries that are not valid are left out of the index.
+    ///
+    /// ```
+    /// use ipam::alloc::{Pool, Rules, Strategy};
+    /// use std::collections::BTreeMap;
+    /// let pool = Pool::new(&["10.0.0.0/30".parse().unwrap()], &[], Rules::default(), Strategy::BestFit).unwrap();
+    /// let mut placer = pool.placer(&BTreeMap::new());
+    /// assert_eq!(placer.place(31).unwrap().to_string(), "10.0.0.0/31");
+    /// assert_eq!(placer.place(31).unwrap().to_string(), "10.0.0.2/31");
+    /// assert_eq!(placer.place(32), None); // full
+    /// ```
+    pub fn placer(&self, ledger: &BTreeMap<String, IpNet>) -> Placer {
+        let mut used: Occupied<Owner> = Occupied::default();
+        for (name, net) in ledger {
+            if let Ok((s, e)) = self.validity(net, &used) {
+                used.insert(s, e, (name.as_str(), *net));
+            }
+        }
+        Placer { family: self.family, strategy: self.strategy, free: self.free_index(&used) }
+    }
+
     /// The free-space index of the pool minus reserved ranges minus `used`.
-    fn free_index(&self, used: &Occupied<String>) -> FreeIndex {
+    fn free_index(&self, used: &Occupied<Owner>) -> FreeIndex {
         let mut taken: Vec<(u128, u128)> = self
             .reserved
             .by_start
@@ -633,13 +656,26 @@ impl Pool {
 
     /// Utilization of a ledger already known to be valid (e.g. from state).
     pub fn utilization(&self, ledger: &BTreeMap<String, IpNet>) -> Utilization {
-        let mut used: Occupied<String> = Occupied::default();
-        for (name, net) in ledger {
-            if let Ok((s, e)) = self.validity(net, &used) {
-                used.insert(s, e, name.clone());
-            }
-        }
-        self.utilization_of(&self.free_index(&used))
+        self.utilization_of(&self.placer(ledger).free)
+    }
+}
+
+/// Places blocks one at a time against a fixed ledger; see [`Pool::placer`].
+#[derive(Debug, Clone)]
+pub struct Placer {
+    family: Family,
+    strategy: Strategy,
+    free: FreeIndex,
+}
+
+impl Placer {
+    /// Places one block of prefix length `len`; `None` when no free block is large enough.
+    pub fn place(&mut self, len: u8) -> Option<IpNet> {
+        self.free.place(len, self.strategy).map(|s| net_from(self.family, s, len))
+    }
+    /// Free addresses left.
+    pub fn free_addresses(&self) -> u128 {
+        self.free.free_addresses()
     }
 }
 

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Runs every test: allocator unit and property tests, protocol tests, doctests, and
+# the end-to-end tests in which real Terraform drives the built provider.
+set -e
+cd "$(dirname "$0")/.."
+IPAM_TERRAFORM=$(./scripts/setup-terraform.sh)
+export IPAM_TERRAFORM
+echo "Terraform: $IPAM_TERRAFORM ($("$IPAM_TERRAFORM" version | head -n 1))"
+cargo test --locked "$@"
