@@ -77,7 +77,10 @@ impl ProviderService {
 
 /// Runs `f`, turning a panic into an error diagnostic: the plugin keeps serving.
 fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, Diags>) -> Result<T, Diags> {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let start = std::time::Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(f));
+    tracing::debug!(rpc = what, elapsed_us = start.elapsed().as_micros() as u64, "handled");
+    match result {
         Ok(r) => r,
         Err(panic) => {
             let msg = panic

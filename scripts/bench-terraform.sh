@@ -1,0 +1,103 @@
+#!/bin/sh
+# Wall times of real Terraform commands with this provider, side by side with the same
+# number of Terraform's built-in terraform_data resources (no plugin at all), and the
+# ratios. Not a test: it prints figures.
+#   scripts/bench-terraform.sh            # all scenarios
+#   scripts/bench-terraform.sh pools      # 1 and 200 ipam_pool instances
+#   scripts/bench-terraform.sh ledger     # 1 pool of 1,000 allocations + 1,000 handles
+set -e
+cd "$(dirname "$0")/.."
+root=$PWD
+tf=$(./scripts/setup-terraform.sh)
+cargo build --release --locked --quiet
+work=$(mktemp -d "${TMPDIR:-/tmp}/ipam-bench-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cat > "$work/cli.tfrc" <<CONFIG
+provider_installation {
+  dev_overrides {
+    "ipam-rs/ipam" = "$root/target/release"
+  }
+  direct {}
+}
+CONFIG
+export TF_CLI_CONFIG_FILE="$work/cli.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+header='terraform {
+  required_providers {
+    ipam = { source = "ipam-rs/ipam" }
+  }
+}'
+
+now() { date +%s.%N; }
+
+# time_cmd DIR ARGS...: prints seconds for one terraform command in DIR
+time_cmd() {
+  dir=$1; shift
+  t0=$(now)
+  (cd "$dir" && "$tf" "$@" >/dev/null 2>"$dir/last.err") || { cat "$dir/last.err" >&2; exit 1; }
+  t1=$(now)
+  echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}'
+}
+
+# run_pair NAME IPAM_BODY DATA_BODY: plan, apply, second plan, destroy for both
+run_pair() {
+  name=$1
+  mkdir -p "$work/$name-ipam" "$work/$name-data"
+  printf '%s\n%s\n' "$header" "$2" > "$work/$name-ipam/main.tf"
+  printf '%s\n' "$3" > "$work/$name-data/main.tf"
+  for step in plan apply replan destroy; do
+    case $step in
+      plan) args="plan -input=false -no-color" ;;
+      apply) args="apply -input=false -auto-approve -no-color" ;;
+      replan) args="plan -input=false -no-color -detailed-exitcode" ;;
+      destroy) args="destroy -input=false -auto-approve -no-color" ;;
+    esac
+    # shellcheck disable=SC2086
+    a=$(time_cmd "$work/$name-ipam" $args)
+    # shellcheck disable=SC2086
+    b=$(time_cmd "$work/$name-data" $args)
+    printf '%-28s %-8s %8s s %8s s %7s\n' "$name" "$step" "$a" "$b" "$(echo "$a $b" | awk '{printf "x%.2f", $1 / $2}')"
+  done
+}
+
+pools() {
+  n=$1
+  run_pair "pools-$n" "
+resource \"ipam_pool\" \"p\" {
+  count       = $n
+  cidrs       = [\"10.\${floor(count.index / 256)}.\${count.index % 256}.0/24\"]
+  allocations = { a = { prefix_length = 26 }, b = { prefix_length = 27 } }
+}" "
+resource \"terraform_data\" \"p\" {
+  count = $n
+  input = { cidrs = [\"10.\${floor(count.index / 256)}.\${count.index % 256}.0/24\"], a = 26, b = 27 }
+}"
+}
+
+ledger() {
+  run_pair "pool-1000-allocs+1000-handles" '
+resource "ipam_pool" "p" {
+  cidrs       = ["10.0.0.0/8"]
+  allocations = { for i in range(1000) : "alloc-${i}" => { prefix_length = 20 + i % 8 } }
+}
+resource "ipam_allocation" "h" {
+  for_each = ipam_pool.p.allocations
+  entry    = each.value
+  cloud    = "aws"
+}' '
+resource "terraform_data" "p" {
+  input = { for i in range(1000) : "alloc-${i}" => 20 + i % 8 }
+}
+resource "terraform_data" "h" {
+  for_each = terraform_data.p.input
+  input    = each.value
+}'
+}
+
+echo "Terraform: $("$tf" version | head -n 1); $(nproc) cores"
+printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
+case ${1:-all} in
+  pools) pools 1; pools 200 ;;
+  ledger) ledger ;;
+  all) pools 1; pools 200; ledger ;;
+  *) echo "usage: $0 [pools|ledger|all]" >&2; exit 2 ;;
+esac
