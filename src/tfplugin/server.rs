@@ -34,8 +34,9 @@ pub struct ProviderService {
 
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
-        // Terraform plans destroys with us, so an exhausted or guarded plan can say so.
-        plan_destroy: true,
+        // A destroy needs no plan from us (a handle holds nothing, a pool only its
+        // ledger); leaving this off saves one PlanResourceChange per destroyed object.
+        plan_destroy: false,
         get_provider_schema_optional: true,
         move_resource_state: false,
         generate_resource_config: false,
