@@ -18,9 +18,11 @@ pub(crate) fn block_size(bits: u8, len: u8) -> u128 {
     1u128 << (bits - len)
 }
 
-/// The last address of the block starting at `start` with prefix `len`.
+/// The last address of the aligned block starting at `start` with prefix `len`. Safe
+/// for every block, the whole IPv6 space included (which [`block_size`] is not).
 pub(crate) fn block_last(bits: u8, start: u128, len: u8) -> u128 {
-    start + (block_size(bits, len) - 1)
+    let host_bits = u32::from(bits.saturating_sub(len));
+    start | u128::MAX.checked_shr(128 - host_bits).unwrap_or(0)
 }
 
 #[derive(Debug, Clone)]

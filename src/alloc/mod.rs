@@ -769,6 +769,20 @@ mod tests {
         assert_eq!(out.utilization.allocated, 2u128 << 64);
     }
 
+    /// Regression: span() of ::/0 overflowed a shift (a panic in debug builds) when a
+    /// user pinned or reserved the whole IPv6 space.
+    #[test]
+    fn whole_ipv6_space_as_pin_or_reserved_is_an_error_not_a_panic() {
+        let pool = Pool::new(&[n("fd00::/48")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        let req: BTreeMap<String, Request> = [("all".to_string(), Request::Pinned(n("::/0")))].into();
+        assert!(matches!(pool.allocate(&BTreeMap::new(), &req, &[]), Err(AllocError::PinOutsidePool { .. })));
+        let err = Pool::new(&[n("fd00::/48")], &[n("::/0")], Rules::default(), Strategy::BestFit).unwrap_err();
+        assert!(matches!(err, AllocError::ReservedOutsidePool { .. }));
+        assert_eq!(Pool::new(&[n("::/0")], &[], Rules::default(), Strategy::BestFit).unwrap_err(), AllocError::PoolTooLarge);
+        let v4 = Pool::new(&[n("0.0.0.0/0")], &[], Rules::default(), Strategy::BestFit).unwrap();
+        assert_eq!(v4.allocate(&BTreeMap::new(), &sizes(&[("a", 1)]), &[]).unwrap().ledger["a"], n("0.0.0.0/1"));
+    }
+
     #[test]
     fn adjacent_pool_cidrs_merge_into_one_free_block() {
         let pool = Pool::new(&[n("10.0.0.128/25"), n("10.0.0.0/25")], &[], Rules::default(), Strategy::BestFit).unwrap();
