@@ -5,6 +5,7 @@
 #   scripts/bench-terraform.sh            # all scenarios
 #   scripts/bench-terraform.sh pools      # 1 and 200 ipam_pool instances
 #   scripts/bench-terraform.sh ledger     # 1 pool of 1,000 allocations + 1,000 handles
+#   scripts/bench-terraform.sh same-shape # the same vs terraform_data of the same shape
 set -e
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -93,11 +94,37 @@ resource "terraform_data" "h" {
 }'
 }
 
+# The same, against terraform_data holding values of the pool's shape: Terraform's cost
+# of a for_each over a large map of objects grows with the object's size, provider or not.
+ledger_same_shape() {
+  run_pair "same-shape-1000+1000" '
+resource "ipam_pool" "p" {
+  cidrs       = ["10.0.0.0/8"]
+  allocations = { for i in range(1000) : "alloc-${i}" => { prefix_length = 20 + i % 8 } }
+}
+resource "ipam_allocation" "h" {
+  for_each = ipam_pool.p.allocations
+  entry    = each.value
+  cloud    = "aws"
+}' '
+resource "terraform_data" "p" {
+  input = { for i in range(1000) : "alloc-${i}" => {
+    prefix_length = 20 + i % 8, cidr = "10.${i % 256}.${floor(i / 256)}.0/24", description = null,
+    name = "alloc-${i}", pool_id = "pool-0123456789abcdef", network_address = "10.0.0.0",
+    netmask = "255.255.255.0", first_address = "10.0.0.0", last_address = "10.0.0.255", address_count = "256" } }
+}
+resource "terraform_data" "h" {
+  for_each = terraform_data.p.input
+  input    = each.value
+}'
+}
+
 echo "Terraform: $("$tf" version | head -n 1); $(nproc) cores"
 printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
 case ${1:-all} in
   pools) pools 1; pools 200 ;;
   ledger) ledger ;;
-  all) pools 1; pools 200; ledger ;;
-  *) echo "usage: $0 [pools|ledger|all]" >&2; exit 2 ;;
+  same-shape) ledger_same_shape ;;
+  all) pools 1; pools 200; ledger; ledger_same_shape ;;
+  *) echo "usage: $0 [pools|ledger|same-shape|all]" >&2; exit 2 ;;
 esac
