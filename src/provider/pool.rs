@@ -458,40 +458,31 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
 
 /// The planned value when every CIDR is known.
 fn known_plan(config: &Value, id: &Value, ledger: &BTreeMap<String, IpNet>, util: &Utilization) -> Value {
-    let mut obj = base_object(config, id);
-    let allocations = match config.get("allocations") {
-        Value::Map(entries) => Value::Map(
-            entries
-                .iter()
-                .map(|(name, e)| {
-                    let mut o = facts_values(&ledger[name]);
-                    // A pinned CIDR is planned exactly as written.
-                    if let Value::String(s) = e.get("cidr") {
-                        o.insert("cidr".into(), Value::str(s.clone()));
-                    }
-                    o.insert("description".into(), e.get("description").clone());
-                    o.insert("name".into(), Value::str(name.clone()));
-                    o.insert("pool_id".into(), id.clone());
-                    (name.clone(), Value::Object(o))
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    };
-    obj.insert("allocations".into(), allocations);
-    with_utilization(Value::Object(obj), util)
+    let obj = plan_object(config, id, |name| facts_values(&ledger[name]));
+    with_utilization(obj, util)
 }
 
 /// The planned value when some argument is not yet known: arguments as configured,
 /// everything computed unknown.
 fn unknown_plan(config: &Value, id: &Value) -> Value {
+    let Value::Object(mut obj) = plan_object(config, id, |_| unknown_facts()) else { return Value::Unknown };
+    for k in UTILIZATION.iter().map(|(n, _)| *n).chain(["utilization", "largest_free_prefix_length", "free_cidrs"]) {
+        obj.insert(k.into(), Value::Unknown);
+    }
+    Value::Object(obj)
+}
+
+/// The pool's arguments as configured, and each configured allocation with the facts
+/// `facts` gives for its name. A member the user set (`cidr`, `prefix_length`) is
+/// planned exactly as written, as Terraform requires of optional nested attributes.
+fn plan_object(config: &Value, id: &Value, facts: impl Fn(&str) -> BTreeMap<String, Value>) -> Value {
     let mut obj = base_object(config, id);
     let allocations = match config.get("allocations") {
         Value::Map(entries) => Value::Map(
             entries
                 .iter()
                 .map(|(name, e)| {
-                    let mut o = unknown_facts();
+                    let mut o = facts(name);
                     for k in ["cidr", "prefix_length"] {
                         if !e.get(k).is_null() {
                             o.insert(k.into(), e.get(k).clone());
@@ -507,9 +498,6 @@ fn unknown_plan(config: &Value, id: &Value) -> Value {
         other => other.clone(),
     };
     obj.insert("allocations".into(), allocations);
-    for k in UTILIZATION.iter().map(|(n, _)| *n).chain(["utilization", "largest_free_prefix_length", "free_cidrs"]) {
-        obj.insert(k.into(), Value::Unknown);
-    }
     Value::Object(obj)
 }
 
