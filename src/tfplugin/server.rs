@@ -111,6 +111,11 @@ fn encode(v: &Value, ty: &Type) -> pb::DynamicValue {
     pb::DynamicValue { msgpack: value::to_msgpack(v, ty), json: vec![] }
 }
 
+/// The answer to a call about a kind of object this provider has none of (yet).
+fn none_of(kind: &str, plural: &str, name: &str) -> Diagnostic {
+    Diagnostic::error(format!("Unknown {kind}"), format!("This provider has no {plural}; {name:?} is not one."))
+}
+
 fn diags(d: &[Diagnostic]) -> Vec<pb::Diagnostic> {
     d.iter().map(Diagnostic::to_proto).collect()
 }
@@ -161,7 +166,7 @@ impl ProviderRpc for ProviderService {
         req: Request<pb::validate_data_resource_config::Request>,
     ) -> Rpc<pb::validate_data_resource_config::Response> {
         let name = req.into_inner().type_name;
-        let d = Diagnostic::error("Unknown data source", format!("This provider has no data sources; {name:?} is not one."));
+        let d = none_of("data source", "data sources", &name);
         Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags(&[d]) }))
     }
 
@@ -328,7 +333,7 @@ impl ProviderRpc for ProviderService {
 
     async fn read_data_source(&self, req: Request<pb::read_data_source::Request>) -> Rpc<pb::read_data_source::Response> {
         let name = req.into_inner().type_name;
-        let d = Diagnostic::error("Unknown data source", format!("This provider has no data sources; {name:?} is not one."));
+        let d = none_of("data source", "data sources", &name);
         Ok(Response::new(pb::read_data_source::Response { diagnostics: diags(&[d]), ..Default::default() }))
     }
 
@@ -337,7 +342,7 @@ impl ProviderRpc for ProviderService {
         req: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> Rpc<pb::validate_ephemeral_resource_config::Response> {
         let name = req.into_inner().type_name;
-        let d = Diagnostic::error("Unknown ephemeral resource", format!("This provider has no ephemeral resources; {name:?} is not one."));
+        let d = none_of("ephemeral resource", "ephemeral resources", &name);
         Ok(Response::new(pb::validate_ephemeral_resource_config::Response { diagnostics: diags(&[d]) }))
     }
 
@@ -346,7 +351,7 @@ impl ProviderRpc for ProviderService {
         req: Request<pb::open_ephemeral_resource::Request>,
     ) -> Rpc<pb::open_ephemeral_resource::Response> {
         let name = req.into_inner().type_name;
-        let d = Diagnostic::error("Unknown ephemeral resource", format!("This provider has no ephemeral resources; {name:?} is not one."));
+        let d = none_of("ephemeral resource", "ephemeral resources", &name);
         Ok(Response::new(pb::open_ephemeral_resource::Response { diagnostics: diags(&[d]), ..Default::default() }))
     }
 
