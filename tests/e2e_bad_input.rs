@@ -112,3 +112,20 @@ resource "ipam_allocation" "a" {
     let summaries: Vec<&str> = j["diagnostics"].as_array().unwrap().iter().map(|d| d["summary"].as_str().unwrap()).collect();
     assert!(summaries.contains(&"Invalid cloud") && summaries.contains(&"Invalid range"), "{summaries:?}");
 }
+
+#[test]
+fn a_handle_whose_entry_has_no_cidr_fails_the_plan() {
+    let w = Workdir::new(
+        r#"
+resource "ipam_allocation" "a" {
+  entry = {
+    name = "x", pool_id = "pool-0", cidr = null, prefix_length = null, description = null,
+    network_address = null, netmask = null, first_address = null, last_address = null, address_count = null
+  }
+}
+"#,
+    );
+    let out = w.tf(&["plan", "-no-color"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("Entry has no CIDR"), "{}", out.stderr);
+}

@@ -187,6 +187,16 @@ impl Resource for AllocationResource {
             }
         }
 
+        if entry.get("cidr").is_null() && !entry.is_unknown() {
+            return PlanResponse {
+                diagnostics: vec![Diagnostic::error(
+                    "Entry has no CIDR",
+                    "entry must be an allocation of an ipam_pool, such as ipam_pool.<pool>.allocations[\"<name>\"]; this one has no cidr.",
+                )
+                .at(AttrPath::attr("entry").then("cidr"))],
+                ..Default::default()
+            };
+        }
         let mut facts = common::unknown_facts();
         let mut usable: BTreeMap<String, Value> = USABLE.iter().map(|(n, _)| (n.to_string(), Value::Unknown)).collect();
         if let Value::String(c) = entry.get("cidr") {

@@ -8,7 +8,6 @@ use ipnet::IpNet;
 
 use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
 use crate::alloc::{self, AllocError, Family, Pool, Request, Rules, Strategy, Utilization};
-use crate::tfplugin::diag::has_errors;
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value};
 
@@ -450,9 +449,6 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
         return Err(diags);
     }
     let pool = Pool::new(&cidrs, &reserved, rules, strategy).map_err(|e| vec![alloc_diag(&e)])?;
-    if has_errors(&diags) {
-        return Err(diags);
-    }
     Ok(Some(Args { pool, requests }))
 }
 
