@@ -74,8 +74,8 @@ resource \"terraform_data\" \"p\" {
 }"
 }
 
-ledger() {
-  run_pair "pool-1000-allocs+1000-handles" '
+# One pool of 1,000 allocations and a handle on each: 1,001 resources.
+ledger_ipam='
 resource "ipam_pool" "p" {
   cidrs       = ["10.0.0.0/8"]
   allocations = { for i in range(1000) : "alloc-${i}" => { prefix_length = 20 + i % 8 } }
@@ -84,7 +84,10 @@ resource "ipam_allocation" "h" {
   for_each = ipam_pool.p.allocations
   entry    = each.value
   cloud    = "aws"
-}' '
+}'
+
+ledger() {
+  run_pair "pool-1000-allocs+1000-handles" "$ledger_ipam" '
 resource "terraform_data" "p" {
   input = { for i in range(1000) : "alloc-${i}" => 20 + i % 8 }
 }
@@ -97,16 +100,7 @@ resource "terraform_data" "h" {
 # The same, against terraform_data holding values of the pool's shape: Terraform's cost
 # of a for_each over a large map of objects grows with the object's size, provider or not.
 ledger_same_shape() {
-  run_pair "same-shape-1000+1000" '
-resource "ipam_pool" "p" {
-  cidrs       = ["10.0.0.0/8"]
-  allocations = { for i in range(1000) : "alloc-${i}" => { prefix_length = 20 + i % 8 } }
-}
-resource "ipam_allocation" "h" {
-  for_each = ipam_pool.p.allocations
-  entry    = each.value
-  cloud    = "aws"
-}' '
+  run_pair "same-shape-1000+1000" "$ledger_ipam" '
 resource "terraform_data" "p" {
   input = { for i in range(1000) : "alloc-${i}" => {
     prefix_length = 20 + i % 8, cidr = "10.${i % 256}.${floor(i / 256)}.0/24", description = null,
