@@ -124,3 +124,17 @@ fn import_of_a_handle_fills_in_and_refuses_another_entry() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("Invalid import ID"), "{}", out.stderr);
 }
+
+/// Regression: replacing the pool gave it a new id, and the handle refused its entry at
+/// apply time ("Entry is another allocation") although no block moved.
+#[test]
+fn replacing_the_pool_keeps_handles_whose_blocks_stay() {
+    let w = Workdir::new(&config(24, false));
+    w.apply();
+    let before = w.resource("ipam_allocation.pods");
+    w.tf(&["apply", "-no-color", "-auto-approve", "-replace=ipam_pool.p"]).ok();
+    let after = w.resource("ipam_allocation.pods");
+    assert_eq!(after["cidr"], before["cidr"]);
+    assert_ne!(after["pool_id"], before["pool_id"]);
+    w.assert_no_changes();
+}

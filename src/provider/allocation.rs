@@ -165,9 +165,15 @@ impl Resource for AllocationResource {
             _ => Value::Unknown,
         };
 
-        // A handle imported as <pool_id>/<name> must be given that same entry.
+        // A handle imported as <pool_id>/<name> (it holds no CIDR yet) must be given that
+        // same entry. Afterwards the CIDR guard below decides: a replaced pool has a new
+        // id but may keep every block.
         let prior = &req.prior;
+        let just_imported = !prior.is_null() && prior.get("cidr").is_null();
         for (k, what) in [("name", "name"), ("pool_id", "pool")] {
+            if !just_imported {
+                break;
+            }
             if let (Value::String(held), Value::String(given)) = (prior.get(k), entry.get(k)) {
                 if held != given {
                     return PlanResponse {
