@@ -346,3 +346,31 @@ resource "ipam_pool" "old" {
     assert_eq!(r["total_addresses"], "65536");
     w.assert_no_changes();
 }
+
+/// When the pool's own arguments are unknown at plan (here: derived from an id that
+/// exists only after apply), its CIDRs are "known after apply", and the apply walk's
+/// re-plan fills them in consistently, handles included.
+#[test]
+fn unknown_arguments_plan_as_unknown_and_apply_consistently() {
+    let w = Workdir::new(r#"
+resource "terraform_data" "seed" {
+  input = "x"
+}
+resource "ipam_pool" "p" {
+  cidrs       = [cidrsubnet("10.0.0.0/8", 8, length(terraform_data.seed.id) > 0 ? 1 : 2)]
+  allocations = { a = { prefix_length = 24 }, b = { prefix_length = 20, description = "b" } }
+}
+resource "ipam_allocation" "a" {
+  entry = ipam_pool.p.allocations["a"]
+  cloud = "aws"
+}
+"#);
+    let plan = w.plan_json(&[]);
+    let unknown = &plan["resource_changes"].as_array().unwrap().iter().find(|r| r["address"] == "ipam_pool.p").unwrap()["change"]["after_unknown"];
+    assert_eq!(unknown["allocations"]["a"]["cidr"], true, "{unknown}");
+    assert_eq!(planned(&plan, "ipam_pool.p")["allocations"]["a"]["prefix_length"], 24);
+    w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
+    assert_eq!(cidrs(&w.resource("ipam_pool.p"))["a"], "10.1.16.0/24");
+    assert_eq!(w.resource("ipam_allocation.a")["cidr"], "10.1.16.0/24");
+    w.assert_no_changes();
+}
