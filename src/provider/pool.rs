@@ -129,7 +129,8 @@ impl Resource for PoolResource {
                 warnings.push(drift_warning(&name, "has no readable CIDR block"));
             }
             for (name, problem) in args.pool.check_ledger(&ledger) {
-                warnings.push(drift_warning(&name, &format!("{} ({})", problem, ledger[&name])));
+                let held = ledger.get(&name).map(|n| n.to_string()).unwrap_or_default();
+                warnings.push(drift_warning(&name, &format!("{problem} ({held})")));
             }
         }
         (state, warnings)
@@ -165,7 +166,7 @@ impl Resource for PoolResource {
                             format!(
                                 "Allocation {name:?} in the stored state {problem} ({}); this plan places it anew at {}. Other allocations keep their blocks.",
                                 prior_ledger.get(name).map(|n| n.to_string()).unwrap_or_default(),
-                                outcome.ledger[name]
+                                outcome.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()
                             ),
                         )
                         .at(AttrPath::attr("allocations").key(name))
@@ -454,7 +455,8 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
 
 /// The planned value when every CIDR is known.
 fn known_plan(config: &Value, id: &Value, ledger: &BTreeMap<String, IpNet>, util: &Utilization) -> Value {
-    let obj = plan_object(config, id, |name| facts_values(&ledger[name]));
+    // Every configured name is in the ledger; a missing one would stay unknown, not panic.
+    let obj = plan_object(config, id, |name| ledger.get(name).map(facts_values).unwrap_or_else(unknown_facts));
     with_utilization(obj, util)
 }
 
