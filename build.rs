@@ -5,10 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_protos(
-            &["proto/tfplugin6.proto", "proto/plugin.proto"],
-            &["proto"],
-        )?;
+        .compile_protos(&["proto/tfplugin6.proto", "proto/plugin.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

@@ -5,13 +5,17 @@
 use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use ipam::alloc::{Pool, Request, Rules, Strategy};
+use ipam::alloc::{Pool, Prior, Request, Rules, Strategy};
 
 /// `n` requests of mixed sizes: /24../30 in IPv4, /48../64 in IPv6.
 pub fn requests(n: usize, v6: bool) -> BTreeMap<String, Request> {
     (0..n)
         .map(|i| {
-            let p = if v6 { 48 + (i % 17) as u8 } else { 24 + (i % 7) as u8 };
+            let p = if v6 {
+                48 + (i % 17) as u8
+            } else {
+                24 + (i % 7) as u8
+            };
             (format!("req-{i:06}"), Request::Size(Some(p)))
         })
         .collect()
@@ -19,7 +23,13 @@ pub fn requests(n: usize, v6: bool) -> BTreeMap<String, Request> {
 
 pub fn pool(v6: bool) -> Pool {
     let cidr = if v6 { "2001:db8::/32" } else { "10.0.0.0/8" };
-    Pool::new(&[cidr.parse().unwrap()], &[], Rules::default(), Strategy::BestFit).unwrap()
+    Pool::new(
+        &[cidr.parse().unwrap()],
+        &[],
+        Rules::default(),
+        Strategy::BestFit,
+    )
+    .unwrap()
 }
 
 fn place_fresh(c: &mut Criterion) {
@@ -31,7 +41,9 @@ fn place_fresh(c: &mut Criterion) {
             let p = pool(v6);
             g.throughput(Throughput::Elements(n as u64));
             let id = BenchmarkId::new(if v6 { "ipv6_/32" } else { "ipv4_/8" }, n);
-            g.bench_with_input(id, &reqs, |b, reqs| b.iter(|| p.allocate(&BTreeMap::new(), reqs, &[]).unwrap()));
+            g.bench_with_input(id, &reqs, |b, reqs| {
+                b.iter(|| p.allocate(&Prior::default(), reqs).unwrap())
+            });
         }
     }
     g.finish();
@@ -42,15 +54,24 @@ fn replan_and_one_more(c: &mut Criterion) {
     g.sample_size(10);
     let p = pool(false);
     let reqs = requests(100_000, false);
-    let ledger = p.allocate(&BTreeMap::new(), &reqs, &[]).unwrap().ledger;
+    let ledger = p.allocate(&Prior::default(), &reqs).unwrap().ledger;
     // What a plan does: the whole run, prior ledger of 100k plus one new request.
     let mut plus_one = reqs.clone();
     plus_one.insert("zz-new".into(), Request::Size(Some(27)));
-    g.bench_function("allocate_run_100k_plus_1", |b| b.iter(|| p.allocate(&ledger, &plus_one, &[]).unwrap()));
+    g.bench_function("allocate_run_100k_plus_1", |b| {
+        b.iter(|| {
+            p.allocate(&Prior::ledger(ledger.clone()), &plus_one)
+                .unwrap()
+        })
+    });
     // The placement itself: one request against the index of a 100k-entry ledger.
     let placer = p.placer(&ledger);
     g.bench_function("one_placement_against_100k", |b| {
-        b.iter_batched_ref(|| placer.clone(), |pl| pl.place(27).unwrap(), BatchSize::LargeInput)
+        b.iter_batched_ref(
+            || placer.clone(),
+            |pl| pl.place(27).unwrap(),
+            BatchSize::LargeInput,
+        )
     });
     g.finish();
 }

@@ -5,12 +5,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ipam::alloc::{Pool, Request, Rules, Strategy};
+use ipam::alloc::{Pool, Prior, Request, Rules, Strategy};
 
 fn requests(n: usize, v6: bool) -> BTreeMap<String, Request> {
     (0..n)
         .map(|i| {
-            let p = if v6 { 48 + (i % 17) as u8 } else { 24 + (i % 7) as u8 };
+            let p = if v6 {
+                48 + (i % 17) as u8
+            } else {
+                24 + (i % 7) as u8
+            };
             (format!("req-{i:06}"), Request::Size(Some(p)))
         })
         .collect()
@@ -18,7 +22,13 @@ fn requests(n: usize, v6: bool) -> BTreeMap<String, Request> {
 
 fn pool(v6: bool) -> Pool {
     let cidr = if v6 { "2001:db8::/32" } else { "10.0.0.0/8" };
-    Pool::new(&[cidr.parse().unwrap()], &[], Rules::default(), Strategy::BestFit).unwrap()
+    Pool::new(
+        &[cidr.parse().unwrap()],
+        &[],
+        Rules::default(),
+        Strategy::BestFit,
+    )
+    .unwrap()
 }
 
 /// Best of `runs` wall times of `f`.
@@ -48,15 +58,20 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` probes bench binaries
     }
-    println!("{:<10} {:>8} {:>12} {:>14} {:>10}", "pool", "requests", "best of 5", "per placement", "growth");
+    println!(
+        "{:<10} {:>8} {:>12} {:>14} {:>10}",
+        "pool", "requests", "best of 5", "per placement", "growth"
+    );
     for v6 in [false, true] {
         let mut last: Option<(usize, Duration)> = None;
         for n in [1_000usize, 10_000, 100_000] {
             let p = pool(v6);
             let reqs = requests(n, v6);
-            let t = best(5, || p.allocate(&BTreeMap::new(), &reqs, &[]).unwrap());
+            let t = best(5, || p.allocate(&Prior::default(), &reqs).unwrap());
             let growth = last
-                .map(|(ln, lt)| format!("x{:.1} for x{}", t.as_secs_f64() / lt.as_secs_f64(), n / ln))
+                .map(|(ln, lt)| {
+                    format!("x{:.1} for x{}", t.as_secs_f64() / lt.as_secs_f64(), n / ln)
+                })
                 .unwrap_or_default();
             println!(
                 "{:<10} {:>8} {:>9.2} ms {:>11.0} ns {:>10}",
@@ -71,10 +86,13 @@ fn main() {
     }
     let p = pool(false);
     let reqs = requests(100_000, false);
-    let ledger = p.allocate(&BTreeMap::new(), &reqs, &[]).unwrap().ledger;
+    let ledger = p.allocate(&Prior::default(), &reqs).unwrap().ledger;
     let mut plus_one = reqs.clone();
     plus_one.insert("zz-new".into(), Request::Size(Some(27)));
-    let run = best(5, || p.allocate(&ledger, &plus_one, &[]).unwrap());
+    let run = best(5, || {
+        p.allocate(&Prior::ledger(ledger.clone()), &plus_one)
+            .unwrap()
+    });
     let mut placer = p.placer(&ledger);
     let k = 10_000;
     let t = Instant::now();
@@ -83,7 +101,16 @@ fn main() {
     }
     let one = t.elapsed() / k;
     println!("\none request against a 100k-entry ledger:");
-    println!("  placement in the index (mean of {k}):      {:>8.2} us", one.as_secs_f64() * 1e6);
-    println!("  whole run (rebuild index + place), best of 5: {:>6.2} ms", run.as_secs_f64() * 1e3);
-    println!("\npeak memory (VmHWM) of this process: {:.1} MiB", peak_rss_mib());
+    println!(
+        "  placement in the index (mean of {k}):      {:>8.2} us",
+        one.as_secs_f64() * 1e6
+    );
+    println!(
+        "  whole run (rebuild index + place), best of 5: {:>6.2} ms",
+        run.as_secs_f64() * 1e3
+    );
+    println!(
+        "\npeak memory (VmHWM) of this process: {:.1} MiB",
+        peak_rss_mib()
+    );
 }

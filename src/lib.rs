@@ -18,18 +18,6 @@ pub mod alloc;
 pub mod provider;
 pub mod tfplugin;
 
-/// Generated protobuf and gRPC code (from `proto/` at build time).
-pub mod proto {
-    #[allow(clippy::all)]
-    pub mod tfplugin6 {
-        tonic::include_proto!("tfplugin6");
-    }
-    #[allow(clippy::all)]
-    pub mod plugin {
-        tonic::include_proto!("plugin");
-    }
-}
-
 use std::io::Write;
 
 use tfplugin::handshake::{self, SocketDir};
@@ -52,7 +40,12 @@ pub async fn run_plugin() -> i32 {
             return 1;
         }
     };
-    let tls = match env.client_cert.as_deref().map(handshake::parse_client_cert).transpose() {
+    let tls = match env
+        .client_cert
+        .as_deref()
+        .map(handshake::parse_client_cert)
+        .transpose()
+    {
         Ok(Some(cert)) => match handshake::server_tls(cert) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -73,17 +66,22 @@ pub async fn run_plugin() -> i32 {
             return 1;
         }
     };
-    let line = handshake::handshake_line(socket.path(), tls.as_ref().map(|(_, der)| der.as_slice()));
+    let line =
+        handshake::handshake_line(socket.path(), tls.as_ref().map(|(_, der)| der.as_slice()));
     let mut out = std::io::stdout().lock();
     if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
         return 1;
     }
     drop(out);
     // SIGINT is Terraform's to handle: it stops us through StopProvider and Shutdown.
-    let ignore_sigint = tokio::spawn(async {
-        while tokio::signal::ctrl_c().await.is_ok() {}
-    });
-    let result = handshake::serve(provider::service(), listener, tls.map(|(c, _)| c), std::future::pending()).await;
+    let ignore_sigint = tokio::spawn(async { while tokio::signal::ctrl_c().await.is_ok() {} });
+    let result = handshake::serve(
+        provider::service(),
+        listener,
+        tls.map(|(c, _)| c),
+        std::future::pending(),
+    )
+    .await;
     ignore_sigint.abort();
     drop(socket); // removes the private directory
     match result {

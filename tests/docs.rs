@@ -17,15 +17,24 @@ fn docs_are_up_to_date() {
             stale.push(rel);
         }
     }
-    assert!(stale.is_empty(), "stale docs: {stale:?}; run scripts/gen-docs.sh and commit the result");
+    assert!(
+        stale.is_empty(),
+        "stale docs: {stale:?}; run scripts/gen-docs.sh and commit the result"
+    );
 }
 
 #[test]
 fn every_attribute_has_a_description() {
     fn check(attrs: &[ipam::tfplugin::Attribute], at: &str) {
         for a in attrs {
-            assert!(!a.description.trim().is_empty(), "{at}.{} has no description", a.name);
-            if let ipam::tfplugin::schema::Kind::NestedMap(inner) | ipam::tfplugin::schema::Kind::NestedSingle(inner) = &a.kind {
+            assert!(
+                !a.description.trim().is_empty(),
+                "{at}.{} has no description",
+                a.name
+            );
+            if let ipam::tfplugin::schema::Kind::NestedMap(inner)
+            | ipam::tfplugin::schema::Kind::NestedSingle(inner) = &a.kind
+            {
                 check(inner, &format!("{at}.{}", a.name));
             }
         }

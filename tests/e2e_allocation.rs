@@ -45,7 +45,10 @@ fn handles_carry_cloud_facts_and_are_known_at_plan() {
     w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
     let nodes = w.resource("ipam_allocation.nodes");
     let pool = w.resource("ipam_pool.p");
-    assert_eq!(nodes["id"], format!("{}/nodes", pool["id"].as_str().unwrap()));
+    assert_eq!(
+        nodes["id"],
+        format!("{}/nodes", pool["id"].as_str().unwrap())
+    );
     assert_eq!(nodes["gateway_address"], "10.10.65.1");
     assert_eq!(nodes["usable_last"], "10.10.65.253");
     assert_eq!(nodes["usable_count"], "252");
@@ -59,8 +62,21 @@ fn handles_carry_cloud_facts_and_are_known_at_plan() {
     assert_eq!(eks["usable_count"], "251");
     w.assert_no_changes();
     // -refresh=false and -target plans see no changes either.
-    assert_eq!(w.tf(&["plan", "-no-color", "-refresh=false", "-detailed-exitcode"]).code, 0);
-    assert_eq!(w.tf(&["plan", "-no-color", "-target=ipam_pool.p", "-detailed-exitcode"]).code, 0);
+    assert_eq!(
+        w.tf(&["plan", "-no-color", "-refresh=false", "-detailed-exitcode"])
+            .code,
+        0
+    );
+    assert_eq!(
+        w.tf(&[
+            "plan",
+            "-no-color",
+            "-target=ipam_pool.p",
+            "-detailed-exitcode"
+        ])
+        .code,
+        0
+    );
     w.tf(&["destroy", "-no-color", "-auto-approve"]).ok();
 }
 
@@ -68,21 +84,35 @@ fn handles_carry_cloud_facts_and_are_known_at_plan() {
 fn a_moved_entry_fails_the_plan_unless_allow_move() {
     let w = Workdir::new(&config(24, false));
     w.apply();
-    let held = w.resource("ipam_allocation.nodes")["cidr"].as_str().unwrap().to_string();
+    let held = w.resource("ipam_allocation.nodes")["cidr"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let state_before = w.read("terraform.tfstate");
     // Growing nodes to a /20 re-places it: the handle refuses to follow silently.
     w.config(&config(20, false));
     let out = w.tf(&["plan", "-no-color"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("Allocation moved"), "{}", out.stderr);
-    assert!(out.stderr.contains(&held) && out.stderr.contains("10.10.80.0/20"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&held) && out.stderr.contains("10.10.80.0/20"),
+        "{}",
+        out.stderr
+    );
     let out = w.tf(&["apply", "-no-color", "-auto-approve"]);
     assert_ne!(out.code, 0);
-    assert_eq!(w.read("terraform.tfstate"), state_before, "failed apply changed the state");
+    assert_eq!(
+        w.read("terraform.tfstate"),
+        state_before,
+        "failed apply changed the state"
+    );
     // With allow_move the same change goes through.
     w.config(&config(20, true));
     let plan = w.plan_json(&[]);
-    assert_eq!(planned(&plan, "ipam_allocation.nodes")["cidr"], "10.10.80.0/20");
+    assert_eq!(
+        planned(&plan, "ipam_allocation.nodes")["cidr"],
+        "10.10.80.0/20"
+    );
     w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
     w.assert_no_changes();
 }
@@ -104,21 +134,43 @@ fn replace_of_a_handle_keeps_its_block() {
 fn import_of_a_handle_fills_in_and_refuses_another_entry() {
     let w = Workdir::new(&config(24, false));
     w.apply();
-    let pool_id = w.resource("ipam_pool.p")["id"].as_str().unwrap().to_string();
+    let pool_id = w.resource("ipam_pool.p")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     w.tf(&["state", "rm", "ipam_allocation.eks"]).ok();
-    w.tf(&["import", "-no-color", "ipam_allocation.eks", &format!("{pool_id}/eks")]).ok();
+    w.tf(&[
+        "import",
+        "-no-color",
+        "ipam_allocation.eks",
+        &format!("{pool_id}/eks"),
+    ])
+    .ok();
     // The next plan fills the facts from entry, with no move error.
     let plan = w.plan_json(&[]);
-    assert_eq!(planned(&plan, "ipam_allocation.eks")["cidr"], "10.10.64.0/24");
+    assert_eq!(
+        planned(&plan, "ipam_allocation.eks")["cidr"],
+        "10.10.64.0/24"
+    );
     w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
     w.assert_no_changes();
 
     // A handle imported under another name than its entry is refused.
     w.tf(&["state", "rm", "ipam_allocation.eks"]).ok();
-    w.tf(&["import", "-no-color", "ipam_allocation.eks", &format!("{pool_id}/pods")]).ok();
+    w.tf(&[
+        "import",
+        "-no-color",
+        "ipam_allocation.eks",
+        &format!("{pool_id}/pods"),
+    ])
+    .ok();
     let out = w.tf(&["plan", "-no-color"]);
     assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("Entry is another allocation"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Entry is another allocation"),
+        "{}",
+        out.stderr
+    );
 
     let out = w.tf(&["import", "-no-color", "ipam_allocation.pods", "no-slash"]);
     assert_ne!(out.code, 0);
@@ -132,7 +184,13 @@ fn replacing_the_pool_keeps_handles_whose_blocks_stay() {
     let w = Workdir::new(&config(24, false));
     w.apply();
     let before = w.resource("ipam_allocation.pods");
-    w.tf(&["apply", "-no-color", "-auto-approve", "-replace=ipam_pool.p"]).ok();
+    w.tf(&[
+        "apply",
+        "-no-color",
+        "-auto-approve",
+        "-replace=ipam_pool.p",
+    ])
+    .ok();
     let after = w.resource("ipam_allocation.pods");
     assert_eq!(after["cidr"], before["cidr"]);
     assert_ne!(after["pool_id"], before["pool_id"]);

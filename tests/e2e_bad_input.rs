@@ -63,7 +63,10 @@ const CASES: &[(&str, &str, &str, &str)] = &[
 /// block instead; from 1.15 it shows the element's line.
 fn maps_nested_paths(w: &Workdir) -> bool {
     let v = w.tf(&["version", "-json"]).ok().json();
-    let version = v["terraform_version"].as_str().unwrap_or("0.0.0").to_string();
+    let version = v["terraform_version"]
+        .as_str()
+        .unwrap_or("0.0.0")
+        .to_string();
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (1, 15)
@@ -74,7 +77,9 @@ fn every_bad_input_gets_a_diagnostic_at_its_attribute() {
     let w = Workdir::new("");
     let nested_ok = maps_nested_paths(&w);
     for (body, summary, detail, at) in CASES {
-        w.config(&format!("resource \"ipam_pool\" \"bad\" {{\n  {body}\n}}\n"));
+        w.config(&format!(
+            "resource \"ipam_pool\" \"bad\" {{\n  {body}\n}}\n"
+        ));
         let out = w.tf(&["validate", "-json", "-no-color"]);
         assert_ne!(out.code, 0, "{body}: validate passed");
         let j = out.json();
@@ -83,10 +88,21 @@ fn every_bad_input_gets_a_diagnostic_at_its_attribute() {
             .iter()
             .find(|d| d["summary"] == *summary)
             .unwrap_or_else(|| panic!("{body}: no {summary:?} in {diags:#?}"));
-        assert!(d["detail"].as_str().unwrap().contains(detail), "{body}: detail {:?}", d["detail"]);
-        let code = d["snippet"]["code"].as_str().unwrap_or_else(|| panic!("{body}: no source range in {d:#?}"));
-        let fallback = !nested_ok && body.contains("allocations") && code.contains("resource \"ipam_pool\" \"bad\"");
-        assert!(code.contains(at) || fallback, "{body}: diagnostic points at {code:?}, expected {at:?}");
+        assert!(
+            d["detail"].as_str().unwrap().contains(detail),
+            "{body}: detail {:?}",
+            d["detail"]
+        );
+        let code = d["snippet"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}: no source range in {d:#?}"));
+        let fallback = !nested_ok
+            && body.contains("allocations")
+            && code.contains("resource \"ipam_pool\" \"bad\"");
+        assert!(
+            code.contains(at) || fallback,
+            "{body}: diagnostic points at {code:?}, expected {at:?}"
+        );
         assert!(!out.stdout.contains("Provider bug"), "{}", out.stdout);
     }
 }
@@ -109,8 +125,16 @@ resource "ipam_allocation" "a" {
     let out = w.tf(&["validate", "-json", "-no-color"]);
     assert_ne!(out.code, 0);
     let j = out.json();
-    let summaries: Vec<&str> = j["diagnostics"].as_array().unwrap().iter().map(|d| d["summary"].as_str().unwrap()).collect();
-    assert!(summaries.contains(&"Invalid cloud") && summaries.contains(&"Invalid range"), "{summaries:?}");
+    let summaries: Vec<&str> = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["summary"].as_str().unwrap())
+        .collect();
+    assert!(
+        summaries.contains(&"Invalid cloud") && summaries.contains(&"Invalid range"),
+        "{summaries:?}"
+    );
 }
 
 #[test]
@@ -119,7 +143,7 @@ fn a_handle_whose_entry_has_no_cidr_fails_the_plan() {
         r#"
 resource "ipam_allocation" "a" {
   entry = {
-    name = "x", pool_id = "pool-0", cidr = null, prefix_length = null, description = null,
+    name = "x", pool_id = "pool-0", cidr = null, prefix_length = null, description = null, grow_to = null, growth_cidr = null,
     network_address = null, netmask = null, first_address = null, last_address = null, address_count = null
   }
 }

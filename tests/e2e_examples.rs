@@ -19,7 +19,8 @@ fn full_cycle(rel: &str) -> Workdir {
         w.tf(&["get", "-no-color"]).ok();
     }
     w.tf(&["validate", "-no-color"]).ok();
-    w.tf(&["plan", "-no-color", "-input=false", "-out=example.tfplan"]).ok();
+    w.tf(&["plan", "-no-color", "-input=false", "-out=example.tfplan"])
+        .ok();
     w.tf(&["apply", "-no-color", "example.tfplan"]).ok();
     w.assert_no_changes();
     w
@@ -27,7 +28,10 @@ fn full_cycle(rel: &str) -> Workdir {
 
 fn destroy(w: &Workdir) {
     w.tf(&["destroy", "-no-color", "-auto-approve"]).ok();
-    assert!(w.state()["values"].is_null(), "state not empty after destroy");
+    assert!(
+        w.state()["values"].is_null(),
+        "state not empty after destroy"
+    );
 }
 
 /// Runs a directory's import.sh with the test's Terraform first on PATH.
@@ -36,7 +40,11 @@ fn run_import_sh(w: &Workdir) {
     let shim = w.path().join(".bin");
     std::fs::create_dir_all(&shim).unwrap();
     std::os::unix::fs::symlink(&bin, shim.join("terraform")).unwrap();
-    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        shim.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = Command::new("sh")
         .arg("-e")
         .arg("import.sh")
@@ -46,7 +54,12 @@ fn run_import_sh(w: &Workdir) {
         .env("CHECKPOINT_DISABLE", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "import.sh failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "import.sh failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn terraform_test(rel: &str) {
@@ -63,7 +76,10 @@ fn gke_example_plans_applies_and_tests() {
     let w = full_cycle("examples/gke");
     let subnets = w.tf(&["output", "-json", "subnetworks"]).ok().json();
     assert_eq!(subnets["europe-west1"]["ip_cidr_range"], "10.244.0.0/20");
-    assert_eq!(subnets["europe-west1"]["secondary_ip_range"][0]["range_name"], "gke-europe-west1-pods");
+    assert_eq!(
+        subnets["europe-west1"]["secondary_ip_range"][0]["range_name"],
+        "gke-europe-west1-pods"
+    );
     destroy(&w);
     terraform_test("examples/gke");
 }
@@ -109,8 +125,21 @@ fn every_example_directory_is_covered() {
         }
     }
     for e in std::fs::read_dir(root.join("resources")).unwrap() {
-        dirs.push(format!("resources/{}", e.unwrap().file_name().to_string_lossy()));
+        dirs.push(format!(
+            "resources/{}",
+            e.unwrap().file_name().to_string_lossy()
+        ));
     }
     dirs.sort();
-    assert_eq!(dirs, ["eks", "gke", "provider", "resources/ipam_allocation", "resources/ipam_pool"], "a new example needs a test here");
+    assert_eq!(
+        dirs,
+        [
+            "eks",
+            "gke",
+            "provider",
+            "resources/ipam_allocation",
+            "resources/ipam_pool"
+        ],
+        "a new example needs a test here"
+    );
 }

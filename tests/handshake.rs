@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hyper_util::rt::TokioIo;
-use ipam::proto::plugin::grpc_controller_client::GrpcControllerClient;
-use ipam::proto::tfplugin6::provider_client::ProviderClient;
-use ipam::proto::tfplugin6::{get_metadata, get_provider_schema};
+use ipam::tfplugin::proto::plugin::grpc_controller_client::GrpcControllerClient;
+use ipam::tfplugin::proto::tfplugin6::provider_client::ProviderClient;
+use ipam::tfplugin::proto::tfplugin6::{get_metadata, get_provider_schema};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -27,7 +27,11 @@ fn client_identity() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>
     let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), cert.der().clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+    (
+        cert.pem(),
+        cert.der().clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
 }
 
 struct Plugin {
@@ -52,13 +56,21 @@ fn launch(client_pem: Option<&str>, disable_tls: bool) -> Plugin {
     }
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let fields: Vec<&str> = line.trim_end().split('|').collect();
     assert_eq!(fields.len(), 6, "handshake line {line:?}");
     assert_eq!(&fields[..3], ["1", "6", "unix"]);
     assert_eq!(fields[4], "grpc");
-    let server_cert = base64::engine::general_purpose::STANDARD_NO_PAD.decode(fields[5]).unwrap();
-    Plugin { child, socket: PathBuf::from(fields[3]), server_cert }
+    let server_cert = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(fields[5])
+        .unwrap();
+    Plugin {
+        child,
+        socket: PathBuf::from(fields[3]),
+        server_cert,
+    }
 }
 
 impl Drop for Plugin {
@@ -85,13 +97,25 @@ impl ServerCertVerifier for PinnedServer {
         if end_entity.as_ref() == self.0.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("unexpected server certificate".into()))
+            Err(rustls::Error::General(
+                "unexpected server certificate".into(),
+            ))
         }
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -99,7 +123,11 @@ impl ServerCertVerifier for PinnedServer {
     }
 }
 
-async fn connect(p: &Plugin, identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>, tls: bool) -> Result<Channel, tonic::transport::Error> {
+async fn connect(
+    p: &Plugin,
+    identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+    tls: bool,
+) -> Result<Channel, tonic::transport::Error> {
     let socket = p.socket.clone();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -123,7 +151,9 @@ async fn connect(p: &Plugin, identity: Option<(CertificateDer<'static>, PrivateK
                     return Ok::<_, std::io::Error>(TokioIo::new(Box::new(s) as Box<dyn IoStream>));
                 }
                 let name = ServerName::try_from("localhost").unwrap();
-                let t = tokio_rustls::TlsConnector::from(config).connect(name, s).await?;
+                let t = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, s)
+                    .await?;
                 Ok(TokioIo::new(Box::new(t) as Box<dyn IoStream>))
             }
         }))
@@ -134,7 +164,9 @@ trait IoStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> IoStream for T {}
 
 async fn schema_call(ch: Channel) -> Result<usize, tonic::Status> {
-    let r = ProviderClient::new(ch).get_provider_schema(get_provider_schema::Request {}).await?;
+    let r = ProviderClient::new(ch)
+        .get_provider_schema(get_provider_schema::Request {})
+        .await?;
     Ok(r.into_inner().resource_schemas.len())
 }
 
@@ -151,12 +183,18 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitSta
 
 #[test]
 fn run_by_hand_prints_a_hint_and_exits_2() {
-    let out = Command::new(BIN).env_remove("TF_PLUGIN_MAGIC_COOKIE").output().unwrap();
+    let out = Command::new(BIN)
+        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Terraform plugin"));
     let v = Command::new(BIN).arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("terraform-provider-ipam {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        format!("terraform-provider-ipam {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,14 +202,27 @@ async fn mtls_accepts_only_the_pinned_client_certificate_and_shutdown_exits() {
     let (pem, cert, key) = client_identity();
     let mut p = launch(Some(&pem), false);
     let dir = p.socket.parent().unwrap().to_path_buf();
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     assert!(!p.server_cert.is_empty());
 
     // The pinned certificate gets through.
-    let ch = connect(&p, Some((cert, key)), true).await.expect("connect with the pinned certificate");
+    let ch = connect(&p, Some((cert, key)), true)
+        .await
+        .expect("connect with the pinned certificate");
     assert_eq!(schema_call(ch.clone()).await.unwrap(), 2);
-    let meta = ProviderClient::new(ch.clone()).get_metadata(get_metadata::Request {}).await.unwrap().into_inner();
-    assert!(meta.server_capabilities.unwrap().get_provider_schema_optional);
+    let meta = ProviderClient::new(ch.clone())
+        .get_metadata(get_metadata::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        meta.server_capabilities
+            .unwrap()
+            .get_provider_schema_optional
+    );
 
     // Another certificate, or none, is refused.
     let (_, other_cert, other_key) = client_identity();
@@ -194,10 +245,18 @@ async fn mtls_accepts_only_the_pinned_client_certificate_and_shutdown_exits() {
 
     // Shutdown ends the process promptly and removes the private directory.
     let start = Instant::now();
-    GrpcControllerClient::new(ch).shutdown(ipam::proto::plugin::Empty {}).await.unwrap();
-    let status = wait_exit(&mut p.child, Duration::from_secs(2)).expect("plugin still running after Shutdown");
+    GrpcControllerClient::new(ch)
+        .shutdown(ipam::tfplugin::proto::plugin::Empty {})
+        .await
+        .unwrap();
+    let status = wait_exit(&mut p.child, Duration::from_secs(2))
+        .expect("plugin still running after Shutdown");
     assert!(status.success());
-    assert!(start.elapsed() < Duration::from_millis(1500), "exit took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "exit took {:?}",
+        start.elapsed()
+    );
     assert!(!dir.exists(), "socket directory left behind");
 }
 
@@ -207,6 +266,9 @@ async fn tls_disabled_serves_plain_text() {
     assert!(p.server_cert.is_empty());
     let ch = connect(&p, None, false).await.unwrap();
     assert_eq!(schema_call(ch.clone()).await.unwrap(), 2);
-    GrpcControllerClient::new(ch).shutdown(ipam::proto::plugin::Empty {}).await.unwrap();
+    GrpcControllerClient::new(ch)
+        .shutdown(ipam::tfplugin::proto::plugin::Empty {})
+        .await
+        .unwrap();
     assert!(wait_exit(&mut p.child, Duration::from_secs(2)).is_some());
 }

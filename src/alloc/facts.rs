@@ -4,6 +4,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::free::block_count;
+use super::Count;
+
 /// What a block is: its network, mask, first and last address and size.
 ///
 /// ```
@@ -11,9 +14,11 @@ use ipnet::IpNet;
 /// let f = Facts::of(&"10.1.0.0/22".parse().unwrap());
 /// assert_eq!(f.netmask.unwrap().to_string(), "255.255.252.0");
 /// assert_eq!(f.last_address.to_string(), "10.1.3.255");
-/// assert_eq!(f.address_count, 1024);
-/// // IPv6 blocks have no netmask.
-/// assert!(Facts::of(&"fd00::/64".parse().unwrap()).netmask.is_none());
+/// assert_eq!(f.address_count, ipam::alloc::Count::from(1024u32));
+/// // IPv6 blocks have no netmask, and the whole space has 2^128 addresses.
+/// let all = Facts::of(&"::/0".parse().unwrap());
+/// assert!(all.netmask.is_none());
+/// assert_eq!(all.address_count.to_string(), "340282366920938463463374607431768211456");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
@@ -23,13 +28,12 @@ pub struct Facts {
     pub first_address: IpAddr,
     pub last_address: IpAddr,
     pub prefix_length: u8,
-    /// Addresses in the block; a /0 of IPv6 does not fit and saturates.
-    pub address_count: u128,
+    /// Addresses in the block, exact (2^128 for `::/0`).
+    pub address_count: Count,
 }
 
 impl Facts {
     pub fn of(net: &IpNet) -> Facts {
-        let host_bits = (net.max_prefix_len() - net.prefix_len()) as u32;
         Facts {
             network_address: net.network(),
             netmask: match net {
@@ -39,7 +43,7 @@ impl Facts {
             first_address: net.network(),
             last_address: net.broadcast(),
             prefix_length: net.prefix_len(),
-            address_count: 1u128.checked_shl(host_bits).unwrap_or(u128::MAX),
+            address_count: block_count(net.max_prefix_len(), net.prefix_len()),
         }
     }
 }

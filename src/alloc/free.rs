@@ -9,13 +9,17 @@
 
 use std::collections::BTreeSet;
 
-use super::Strategy;
+use super::{Count, Strategy};
 
-/// Number of addresses in a block of prefix length `len` in a family of `bits` bits.
-/// `bits - len` is below 128 for every block this module handles (the whole IPv6
-/// space is refused as a pool), so the shift cannot overflow.
-pub(crate) fn block_size(bits: u8, len: u8) -> u128 {
-    1u128 << (bits - len)
+/// Number of addresses in a block of prefix length `len` in a family of `bits` bits,
+/// exact for every block, the whole IPv6 space (2^128) included.
+pub(crate) fn block_count(bits: u8, len: u8) -> Count {
+    Count::ONE << u32::from(bits.saturating_sub(len))
+}
+
+/// Number of addresses minus one: the offset of a block's last address from its start.
+fn block_span(bits: u8, len: u8) -> u128 {
+    block_last(bits, 0, len)
 }
 
 /// The last address of the aligned block starting at `start` with prefix `len`. Safe
@@ -30,7 +34,7 @@ pub(crate) struct FreeIndex {
     bits: u8,
     /// `levels[len]` holds the starts of the free blocks of prefix length `len`.
     levels: Vec<BTreeSet<u128>>,
-    free: u128,
+    free: Count,
 }
 
 impl FreeIndex {
@@ -40,7 +44,7 @@ impl FreeIndex {
         let mut index = FreeIndex {
             bits,
             levels: vec![BTreeSet::new(); bits as usize + 1],
-            free: 0,
+            free: Count::ZERO,
         };
         // Merge adjacent intervals first so that blocks may span them.
         let mut merged: Vec<(u128, u128)> = Vec::with_capacity(intervals.len());
@@ -60,22 +64,44 @@ impl FreeIndex {
 
     fn insert(&mut self, start: u128, len: u8) {
         self.levels[len as usize].insert(start);
-        self.free += block_size(self.bits, len);
+        self.free += block_count(self.bits, len);
     }
 
     fn remove(&mut self, start: u128, len: u8) {
         self.levels[len as usize].remove(&start);
-        self.free -= block_size(self.bits, len);
+        self.free -= block_count(self.bits, len);
     }
 
     /// Free addresses in the index.
-    pub(crate) fn free_addresses(&self) -> u128 {
+    pub(crate) fn free_addresses(&self) -> Count {
         self.free
+    }
+
+    /// For each prefix length from the largest free block's to `longer` more (capped at
+    /// the family's width): how many blocks of that length fit in the free space.
+    pub(crate) fn capacity(&self, longer: u8) -> Vec<(u8, u128)> {
+        let Some(largest) = self.largest_free() else {
+            return Vec::new();
+        };
+        let last = largest.saturating_add(longer).min(self.bits);
+        (largest..=last)
+            .map(|len| {
+                // A free block of length q holds 2^(len - q) blocks of length len;
+                // len - q <= `longer`, so the sum stays far below u128::MAX.
+                let fit = (largest..=len)
+                    .map(|q| (self.levels[q as usize].len() as u128) << (len - q))
+                    .sum();
+                (len, fit)
+            })
+            .collect()
     }
 
     /// The shortest prefix length among free blocks (the largest free block).
     pub(crate) fn largest_free(&self) -> Option<u8> {
-        self.levels.iter().position(|l| !l.is_empty()).map(|p| p as u8)
+        self.levels
+            .iter()
+            .position(|l| !l.is_empty())
+            .map(|p| p as u8)
     }
 
     /// Every free block, lowest address first.
@@ -108,7 +134,7 @@ impl FreeIndex {
                 .max()?,
         };
         let at = match strategy {
-            Strategy::Highest => start + block_size(self.bits, q) - block_size(self.bits, len),
+            Strategy::Highest => start + (block_span(self.bits, q) - block_span(self.bits, len)),
             _ => start,
         };
         self.remove(start, q);
@@ -121,7 +147,8 @@ impl FreeIndex {
     fn split_around(&mut self, start: u128, q: u8, at: u128, len: u8) {
         let mut cur = start;
         for level in q + 1..=len {
-            let half = block_size(self.bits, level);
+            // level >= 1, so a half block has at most 2^127 addresses.
+            let half = block_span(self.bits, level) + 1;
             if at >= cur + half {
                 self.insert(cur, level);
                 cur += half;
@@ -137,14 +164,22 @@ pub(crate) fn decompose(bits: u8, mut s: u128, e: u128) -> Vec<(u128, u8)> {
     let mut out = Vec::new();
     loop {
         // Host bits available at `s` by alignment, capped by the family width.
-        let align = if s == 0 { bits as u32 } else { s.trailing_zeros().min(bits as u32) };
+        let align = if s == 0 {
+            bits as u32
+        } else {
+            s.trailing_zeros().min(bits as u32)
+        };
         // Host bits that still fit in the remaining length (e - s + 1), without overflow.
         let span = e - s; // remaining length minus one
-        let fit = if span == u128::MAX { 128 } else { 127 - (span + 1).leading_zeros() };
-        let k = align.min(fit).min(bits as u32 - if bits == 128 { 1 } else { 0 });
+        let fit = if span == u128::MAX {
+            128
+        } else {
+            127 - (span + 1).leading_zeros()
+        };
+        let k = align.min(fit).min(bits as u32);
         let len = bits - k as u8;
         out.push((s, len));
-        let last = s + ((1u128 << k) - 1);
+        let last = block_last(bits, s, len);
         if last >= e {
             break;
         }
@@ -170,7 +205,7 @@ mod tests {
         let mut idx = FreeIndex::from_intervals(32, &[(0, 3), (8, 9)]);
         assert_eq!(idx.place(32, Strategy::BestFit), Some(8));
         assert_eq!(idx.place(31, Strategy::BestFit), Some(0));
-        assert_eq!(idx.free_addresses(), 3);
+        assert_eq!(idx.free_addresses(), Count::from(3u8));
     }
 
     #[test]
@@ -179,5 +214,23 @@ mod tests {
         assert_eq!(idx.place(30, Strategy::Highest), Some(252));
         assert_eq!(idx.place(30, Strategy::Lowest), Some(0));
         assert_eq!(idx.largest_free(), Some(26));
+    }
+
+    #[test]
+    fn whole_ipv6_space_is_one_block() {
+        assert_eq!(decompose(128, 0, u128::MAX), vec![(0, 0)]);
+        let mut idx = FreeIndex::from_intervals(128, &[(0, u128::MAX)]);
+        assert_eq!(idx.free_addresses(), Count::ONE << 128u32);
+        assert_eq!(idx.capacity(2), vec![(0, 1), (1, 2), (2, 4)]);
+        assert_eq!(idx.place(1, Strategy::Highest), Some(1u128 << 127));
+        assert_eq!(idx.place(0, Strategy::BestFit), None);
+        assert_eq!(idx.free_addresses(), Count::ONE << 127u32);
+    }
+
+    #[test]
+    fn capacity_counts_blocks_of_each_length() {
+        // free: a /30 at 0 and a /31 at 8 (32-bit family)
+        let idx = FreeIndex::from_intervals(32, &[(0, 3), (8, 9)]);
+        assert_eq!(idx.capacity(8), vec![(30, 1), (31, 3), (32, 6)]);
     }
 }

@@ -19,7 +19,11 @@ impl Naive {
     /// A pool of one IPv4 block with reserved ranges.
     pub fn new(pool: Ipv4Net, reserved: &[Ipv4Net]) -> Naive {
         let size = 1usize << (32 - pool.prefix_len());
-        let mut n = Naive { base: u32::from(pool.network()), plen: pool.prefix_len(), used: vec![false; size] };
+        let mut n = Naive {
+            base: u32::from(pool.network()),
+            plen: pool.prefix_len(),
+            used: vec![false; size],
+        };
         for r in reserved {
             n.mark(*r);
         }
@@ -33,7 +37,8 @@ impl Naive {
     }
 
     fn is_free(&self, net: Ipv4Net) -> bool {
-        self.range(net).is_some_and(|r| self.used[r].iter().all(|u| !u))
+        self.range(net)
+            .is_some_and(|r| self.used[r].iter().all(|u| !u))
     }
 
     fn mark(&mut self, net: Ipv4Net) {
@@ -68,7 +73,8 @@ impl Naive {
     }
 
     /// Runs the whole contract: keep prior entries of unchanged or shrunk size that are
-    /// still valid (by name), then place the rest largest first, then by name.
+    /// still valid (by name), grow in place where possible, then place the rest largest
+    /// first, then by name.
     pub fn allocate(
         mut self,
         prior: &BTreeMap<String, IpNet>,
@@ -77,11 +83,16 @@ impl Naive {
     ) -> Option<BTreeMap<String, IpNet>> {
         let mut ledger = BTreeMap::new();
         let mut todo = Vec::new();
+        let mut grown = Vec::new();
         for (name, &p) in requests {
             let keep = match prior.get(name) {
                 Some(IpNet::V4(old)) if old.prefix_len() <= p => {
                     let c = Ipv4Net::new(old.network(), p).unwrap();
                     (self.is_free(c)).then_some(c)
+                }
+                Some(IpNet::V4(old)) => {
+                    grown.push((p, name.clone(), *old));
+                    continue;
                 }
                 _ => None,
             };
@@ -93,9 +104,25 @@ impl Naive {
                 None => todo.push((p, name.clone())),
             }
         }
+        // Grown requests, once everything kept is marked: the same start if the larger
+        // block there is aligned and free; largest first, then by name.
+        grown.sort();
+        for (p, name, old) in grown {
+            let c = Ipv4Net::new(old.network(), p).unwrap();
+            if c.trunc() == c && self.is_free(c) {
+                self.mark(c);
+                ledger.insert(name, IpNet::V4(c));
+            } else {
+                todo.push((p, name));
+            }
+        }
         todo.sort();
         for (p, name) in todo {
-            let fits: Vec<(usize, u8)> = self.canonical().into_iter().filter(|&(_, l)| l <= p).collect();
+            let fits: Vec<(usize, u8)> = self
+                .canonical()
+                .into_iter()
+                .filter(|&(_, l)| l <= p)
+                .collect();
             let (off, len) = match strategy {
                 Strategy::BestFit => {
                     let tight = fits.iter().map(|&(_, l)| l).max()?;

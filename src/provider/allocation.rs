@@ -8,9 +8,11 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::common::{self, facts_values, FACTS};
-use crate::alloc::Facts;
+use crate::alloc::{Count, Facts};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
-use crate::tfplugin::{ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value};
+use crate::tfplugin::{
+    ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value,
+};
 
 pub struct AllocationResource;
 
@@ -49,16 +51,34 @@ fn add(ip: IpAddr, n: u128, up: bool) -> IpAddr {
 }
 
 fn usable_values(net: &IpNet, cloud: Option<&str>, range: &str) -> BTreeMap<String, Value> {
-    let mut m: BTreeMap<String, Value> = USABLE.iter().map(|(n, _)| (n.to_string(), Value::Null)).collect();
-    let Some((head, tail, gateway)) = cloud.and_then(|c| cloud_reservation(c, range)) else { return m };
+    let mut m: BTreeMap<String, Value> = USABLE
+        .iter()
+        .map(|(n, _)| (n.to_string(), Value::Null))
+        .collect();
+    let Some((head, tail, gateway)) = cloud.and_then(|c| cloud_reservation(c, range)) else {
+        return m;
+    };
     let f = Facts::of(net);
+    let (head, tail) = (Count::from(head), Count::from(tail));
     if gateway && f.address_count >= 2 {
-        m.insert("gateway_address".into(), Value::str(add(f.first_address, 1, true).to_string()));
+        m.insert(
+            "gateway_address".into(),
+            Value::str(add(f.first_address, 1, true).to_string()),
+        );
     }
     if f.address_count > head + tail {
-        m.insert("usable_first".into(), Value::str(add(f.first_address, head, true).to_string()));
-        m.insert("usable_last".into(), Value::str(add(f.last_address, tail, false).to_string()));
-        m.insert("usable_count".into(), Value::str((f.address_count - head - tail).to_string()));
+        m.insert(
+            "usable_first".into(),
+            Value::str(add(f.first_address, head.as_u128(), true).to_string()),
+        );
+        m.insert(
+            "usable_last".into(),
+            Value::str(add(f.last_address, tail.as_u128(), false).to_string()),
+        );
+        m.insert(
+            "usable_count".into(),
+            Value::str((f.address_count - head - tail).to_string()),
+        );
     } else {
         m.insert("usable_count".into(), Value::str("0"));
     }
@@ -102,8 +122,16 @@ impl Resource for AllocationResource {
             Attribute::new("cidr", Type::String, Mode::Computed, "The allocated block, as `google_compute_subnetwork.ip_cidr_range` or `aws_subnet.cidr_block` take it."),
             Attribute::new("prefix_length", Type::Number, Mode::Computed, "Prefix length of the block."),
         ];
-        attributes.extend(FACTS.iter().map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)));
-        attributes.extend(USABLE.iter().map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)));
+        attributes.extend(
+            FACTS
+                .iter()
+                .map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)),
+        );
+        attributes.extend(
+            USABLE
+                .iter()
+                .map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)),
+        );
         Schema {
             version: 0,
             description: "A handle on one allocation of an `ipam_pool`: its CIDR and facts, the usable range in a cloud, and a guard against the allocation moving.".into(),
@@ -117,16 +145,24 @@ impl Resource for AllocationResource {
         if let Value::String(c) = cloud {
             if !["gcp", "aws", "azure"].contains(&c.as_str()) {
                 diags.push(
-                    Diagnostic::error("Invalid cloud", format!("cloud is {c:?}; use \"gcp\", \"aws\" or \"azure\", or leave it unset."))
-                        .at(AttrPath::attr("cloud")),
+                    Diagnostic::error(
+                        "Invalid cloud",
+                        format!(
+                            "cloud is {c:?}; use \"gcp\", \"aws\" or \"azure\", or leave it unset."
+                        ),
+                    )
+                    .at(AttrPath::attr("cloud")),
                 );
             }
         }
         if let Value::String(r) = config.get("range") {
             if !["primary", "secondary"].contains(&r.as_str()) {
                 diags.push(
-                    Diagnostic::error("Invalid range", format!("range is {r:?}; use \"primary\" or \"secondary\"."))
-                        .at(AttrPath::attr("range")),
+                    Diagnostic::error(
+                        "Invalid range",
+                        format!("range is {r:?}; use \"primary\" or \"secondary\"."),
+                    )
+                    .at(AttrPath::attr("range")),
                 );
             } else if matches!(cloud, Value::String(c) if c != "gcp") {
                 diags.push(
@@ -150,7 +186,10 @@ impl Resource for AllocationResource {
 
     fn plan(&self, req: PlanRequest) -> PlanResponse {
         if req.proposed.is_null() {
-            return PlanResponse { planned: Value::Null, ..Default::default() };
+            return PlanResponse {
+                planned: Value::Null,
+                ..Default::default()
+            };
         }
         let config = &req.config;
         let entry = config.get("entry");
@@ -204,11 +243,21 @@ impl Resource for AllocationResource {
             };
         }
         let mut facts = common::unknown_facts();
-        let mut usable: BTreeMap<String, Value> = USABLE.iter().map(|(n, _)| (n.to_string(), Value::Unknown)).collect();
+        let mut usable: BTreeMap<String, Value> = USABLE
+            .iter()
+            .map(|(n, _)| (n.to_string(), Value::Unknown))
+            .collect();
         if let Value::String(c) = entry.get("cidr") {
             let net = match crate::alloc::parse_cidr(c) {
                 Ok(n) => n,
-                Err(e) => return PlanResponse { diagnostics: vec![common::alloc_diag(&e).at(AttrPath::attr("entry").then("cidr"))], ..Default::default() },
+                Err(e) => {
+                    return PlanResponse {
+                        diagnostics: vec![
+                            common::alloc_diag(&e).at(AttrPath::attr("entry").then("cidr"))
+                        ],
+                        ..Default::default()
+                    }
+                }
             };
             if let Value::String(held) = prior.get("cidr") {
                 if held != c && config.get("allow_move").as_bool() != Some(true) {
@@ -231,7 +280,11 @@ impl Resource for AllocationResource {
             usable = if cloud.is_unknown() || config.get("range").is_unknown() {
                 usable
             } else {
-                usable_values(&net, cloud.as_str(), config.get("range").as_str().unwrap_or("primary"))
+                usable_values(
+                    &net,
+                    cloud.as_str(),
+                    config.get("range").as_str().unwrap_or("primary"),
+                )
             };
         }
         obj.extend(facts);
@@ -239,7 +292,10 @@ impl Resource for AllocationResource {
         obj.insert("id".into(), id);
         obj.insert("pool_id".into(), pool_id);
         obj.insert("name".into(), name);
-        PlanResponse { planned: Value::Object(obj), ..Default::default() }
+        PlanResponse {
+            planned: Value::Object(obj),
+            ..Default::default()
+        }
     }
 
     fn apply(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
@@ -263,7 +319,12 @@ impl Resource for AllocationResource {
                 format!("{id:?} is not <pool_id>/<name>. Find the pool's id with `terraform state show` and import as, e.g., pool-0123456789abcdef/web."),
             )]
         })?;
-        let mut obj: BTreeMap<String, Value> = self.schema().attributes.iter().map(|a| (a.name.clone(), Value::Null)).collect();
+        let mut obj: BTreeMap<String, Value> = self
+            .schema()
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), Value::Null))
+            .collect();
         obj.insert("id".into(), Value::str(id));
         obj.insert("pool_id".into(), Value::str(pool_id));
         obj.insert("name".into(), Value::str(name));

@@ -13,10 +13,19 @@ use crate::tfplugin::{AttrPath, Diagnostic, Type, Value};
 /// Computed facts every placed entry carries, also on `ipam_allocation`.
 pub const FACTS: &[(&str, &str)] = &[
     ("network_address", "Network (first) address of the block."),
-    ("netmask", "Dotted netmask of the block (IPv4 only; null for IPv6)."),
+    (
+        "netmask",
+        "Dotted netmask of the block (IPv4 only; null for IPv6).",
+    ),
     ("first_address", "First address of the block."),
-    ("last_address", "Last address of the block (the broadcast address in IPv4)."),
-    ("address_count", "Number of addresses in the block, as a string (IPv6 counts exceed 64 bits)."),
+    (
+        "last_address",
+        "Last address of the block (the broadcast address in IPv4).",
+    ),
+    (
+        "address_count",
+        "Number of addresses in the block, as a string (IPv6 counts exceed 64 bits).",
+    ),
 ];
 
 /// The attributes of one entry of `ipam_pool.allocations`.
@@ -35,16 +44,37 @@ pub fn entry_attributes() -> Vec<Attribute> {
             "The allocated block. Set it to pin an existing block (brownfield); otherwise the allocator places it and it is known at plan.",
         ),
         Attribute::new("description", Type::String, Mode::Optional, "Free text kept with the allocation."),
+        Attribute::new(
+            "grow_to",
+            Type::Number,
+            Mode::Optional,
+            "Prefix length this allocation may later grow to in place: it starts a free block of that size, the rest of which is held for it alone, so a later `prefix_length` down to `grow_to` never moves it. Not with a pinned `cidr`.",
+        ),
+        Attribute::new(
+            "growth_cidr",
+            Type::String,
+            Mode::Computed,
+            "The block held for this allocation's growth (`grow_to`), which it starts; null without `grow_to`, or when the block around an existing allocation is not free.",
+        ),
         Attribute::new("name", Type::String, Mode::Computed, "The allocation's key in `allocations`."),
         Attribute::new("pool_id", Type::String, Mode::Computed, "The `id` of the pool the allocation belongs to."),
     ];
-    attrs.extend(FACTS.iter().map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)));
+    attrs.extend(
+        FACTS
+            .iter()
+            .map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)),
+    );
     attrs
 }
 
 /// The object type of one pool entry, as `ipam_allocation.entry` takes it.
 pub fn entry_type() -> Type {
-    Type::Object(entry_attributes().into_iter().map(|a| (a.name.clone(), a.value_type())).collect())
+    Type::Object(
+        entry_attributes()
+            .into_iter()
+            .map(|a| (a.name.clone(), a.value_type()))
+            .collect(),
+    )
 }
 
 /// The fact values of a block (keys of [`FACTS`] plus `cidr` and `prefix_length`).
@@ -52,18 +82,38 @@ pub fn facts_values(net: &IpNet) -> BTreeMap<String, Value> {
     let f = Facts::of(net);
     let mut m = BTreeMap::new();
     m.insert("cidr".into(), Value::str(net.to_string()));
-    m.insert("prefix_length".into(), Value::Number(f.prefix_length as f64));
-    m.insert("network_address".into(), Value::str(f.network_address.to_string()));
-    m.insert("netmask".into(), f.netmask.map(|n| Value::str(n.to_string())).unwrap_or(Value::Null));
-    m.insert("first_address".into(), Value::str(f.first_address.to_string()));
-    m.insert("last_address".into(), Value::str(f.last_address.to_string()));
-    m.insert("address_count".into(), Value::str(f.address_count.to_string()));
+    m.insert("prefix_length".into(), Value::int(f.prefix_length));
+    m.insert(
+        "network_address".into(),
+        Value::str(f.network_address.to_string()),
+    );
+    m.insert(
+        "netmask".into(),
+        f.netmask
+            .map(|n| Value::str(n.to_string()))
+            .unwrap_or(Value::Null),
+    );
+    m.insert(
+        "first_address".into(),
+        Value::str(f.first_address.to_string()),
+    );
+    m.insert(
+        "last_address".into(),
+        Value::str(f.last_address.to_string()),
+    );
+    m.insert(
+        "address_count".into(),
+        Value::str(f.address_count.to_string()),
+    );
     m
 }
 
 /// The fact attributes (and `cidr`, `prefix_length`) set to unknown.
 pub fn unknown_facts() -> BTreeMap<String, Value> {
-    let mut m: BTreeMap<String, Value> = FACTS.iter().map(|(n, _)| (n.to_string(), Value::Unknown)).collect();
+    let mut m: BTreeMap<String, Value> = FACTS
+        .iter()
+        .map(|(n, _)| (n.to_string(), Value::Unknown))
+        .collect();
     m.insert("cidr".into(), Value::Unknown);
     m.insert("prefix_length".into(), Value::Unknown);
     m
@@ -73,10 +123,16 @@ pub fn unknown_facts() -> BTreeMap<String, Value> {
 pub fn prefix_of(v: &Value, path: AttrPath) -> Result<Option<u8>, Diagnostic> {
     match v {
         Value::Null | Value::Unknown => Ok(None),
-        Value::Number(n) if n.fract() == 0.0 && (0.0..=128.0).contains(n) => Ok(Some(*n as u8)),
+        Value::Number(n) if n.to_i64().is_some_and(|i| (0..=128).contains(&i)) => {
+            Ok(n.to_i64().map(|i| i as u8))
+        }
         other => Err(Diagnostic::error(
             "Invalid prefix length",
-            format!("{} must be a whole number from 0 to 32 (IPv4) or 128 (IPv6); got {}.", path, show(other)),
+            format!(
+                "{} must be a whole number from 0 to 32 (IPv4) or 128 (IPv6); got {}.",
+                path,
+                show(other)
+            ),
         )
         .at(path)),
     }
@@ -100,7 +156,6 @@ pub fn alloc_diag(e: &AllocError) -> Diagnostic {
         AllocError::HostBitsSet { .. } => ("CIDR block has host bits set", "Use the network address the message suggests.", None),
         AllocError::MixedFamilies { .. } => ("Mixed IP families", "Use one pool per IP family.", Some(AttrPath::attr("cidrs"))),
         AllocError::EmptyPool => ("Empty pool", "", Some(AttrPath::attr("cidrs"))),
-        AllocError::PoolTooLarge => ("Pool too large", "", Some(AttrPath::attr("cidrs"))),
         AllocError::PoolOverlap { .. } => ("Overlapping pool CIDRs", "Remove the smaller block or merge them.", Some(AttrPath::attr("cidrs"))),
         AllocError::ReservedOutsidePool { .. } => (
             "Reserved range outside the pool",
@@ -112,6 +167,16 @@ pub fn alloc_diag(e: &AllocError) -> Diagnostic {
             "Prefix length outside the pool's rules",
             "Ask for a size within the rules, or change min_prefix_length / max_prefix_length.",
             Some(alloc(name).then("prefix_length")),
+        ),
+        AllocError::LargerThanPool { name, growth, .. } => (
+            "Allocation larger than the pool",
+            "Ask for a longer prefix length, or add a larger block to cidrs.",
+            Some(alloc(name).then(if *growth { "grow_to" } else { "prefix_length" })),
+        ),
+        AllocError::GrowToBelowPrefix { name, .. } => (
+            "grow_to smaller than the allocation",
+            "grow_to is the prefix length the allocation may grow to: make it shorter than or equal to prefix_length.",
+            Some(alloc(name).then("grow_to")),
         ),
         AllocError::NoPrefix { name } => (
             "Missing prefix length",
@@ -134,7 +199,11 @@ pub fn alloc_diag(e: &AllocError) -> Diagnostic {
             Some(AttrPath::attr("cidrs")),
         ),
     };
-    let detail = if hint.is_empty() { format!("{e}.") } else { format!("{e}. {hint}") };
+    let detail = if hint.is_empty() {
+        format!("{e}.")
+    } else {
+        format!("{e}. {hint}")
+    };
     let d = Diagnostic::error(summary, detail);
     match path {
         Some(p) => d.at(p),
@@ -147,7 +216,10 @@ pub fn alloc_diag(e: &AllocError) -> Diagnostic {
 pub fn new_pool_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     h.write_u128(nanos);
     h.write_u32(std::process::id());
     format!("pool-{:016x}", h.finish())

@@ -45,7 +45,11 @@ fn attribute_sections(out: &mut String, attrs: &[Attribute], prefix: &str) {
             let (ty, link) = match &a.kind {
                 Kind::Plain(t @ Type::Object(_)) => {
                     let fields = match t {
-                        Type::Object(m) => m.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                        Type::Object(m) => m
+                            .keys()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         _ => String::new(),
                     };
                     (format!("Object with {fields}"), String::new())
@@ -53,24 +57,44 @@ fn attribute_sections(out: &mut String, attrs: &[Attribute], prefix: &str) {
                 Kind::Plain(t) => (type_name(t), String::new()),
                 Kind::NestedMap(inner) => {
                     nested.push((a, inner));
-                    ("Attributes Map".into(), format!(" (see [below for nested schema](#{}))", anchor(prefix, &a.name)))
+                    (
+                        "Attributes Map".into(),
+                        format!(
+                            " (see [below for nested schema](#{}))",
+                            anchor(prefix, &a.name)
+                        ),
+                    )
                 }
                 Kind::NestedSingle(inner) => {
                     nested.push((a, inner));
-                    ("Attributes".into(), format!(" (see [below for nested schema](#{}))", anchor(prefix, &a.name)))
+                    (
+                        "Attributes".into(),
+                        format!(
+                            " (see [below for nested schema](#{}))",
+                            anchor(prefix, &a.name)
+                        ),
+                    )
                 }
             };
             let _ = writeln!(out, "- `{}` ({ty}) {}{link}", a.name, a.description);
         }
     }
     for (a, inner) in nested {
-        let _ = writeln!(out, "\n<a id=\"{}\"></a>\n### Nested Schema for `{}{}`", anchor(prefix, &a.name), prefix.replace("--", "."), a.name);
+        let _ = writeln!(
+            out,
+            "\n<a id=\"{}\"></a>\n### Nested Schema for `{}{}`",
+            anchor(prefix, &a.name),
+            prefix.replace("--", "."),
+            a.name
+        );
         attribute_sections(out, inner, &format!("{prefix}{}--", a.name));
     }
 }
 
 fn read(root: &Path, rel: &str) -> Option<String> {
-    std::fs::read_to_string(root.join(rel)).ok().map(|s| s.trim_end().to_string())
+    std::fs::read_to_string(root.join(rel))
+        .ok()
+        .map(|s| s.trim_end().to_string())
 }
 
 /// The page of one resource type.
@@ -143,7 +167,9 @@ pub fn index_page(root: &Path) -> String {
 /// A guide made of an example directory's files, which end with the
 /// `google_compute_subnetwork` / `aws_subnet` resources the outputs feed.
 fn guide_page(root: &Path, title: &str, intro: &str, files: &[&str]) -> String {
-    let mut out = format!("---\npage_title: \"{title}\"\nsubcategory: \"Guides\"\n---\n\n# {title}\n\n{intro}\n");
+    let mut out = format!(
+        "---\npage_title: \"{title}\"\nsubcategory: \"Guides\"\n---\n\n# {title}\n\n{intro}\n"
+    );
     for f in files {
         if let Some(text) = read(root, f) {
             let _ = writeln!(out, "\n## `{f}`\n\n```terraform\n{text}\n```");
@@ -175,7 +201,10 @@ pub fn render(root: &Path) -> Vec<(String, String)> {
     ));
     for r in super::resources() {
         let short = r.type_name().trim_start_matches("ipam_");
-        pages.push((format!("docs/resources/{short}.md"), resource_page(root, r.type_name(), &r.schema())));
+        pages.push((
+            format!("docs/resources/{short}.md"),
+            resource_page(root, r.type_name(), &r.schema()),
+        ));
     }
     pages
 }

@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod common;
 pub mod docs;
+pub mod hold;
 pub mod pool;
 
 use std::sync::Arc;
@@ -13,7 +14,10 @@ use crate::tfplugin::Resource;
 
 /// Every resource this provider serves.
 pub fn resources() -> Vec<Arc<dyn Resource>> {
-    vec![Arc::new(pool::PoolResource), Arc::new(allocation::AllocationResource)]
+    vec![
+        Arc::new(pool::PoolResource),
+        Arc::new(allocation::AllocationResource),
+    ]
 }
 
 /// The provider's gRPC service with every resource registered.

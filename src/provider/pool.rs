@@ -3,30 +3,57 @@
 //! its plan places them all at once, so every CIDR is known at plan.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 
 use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
-use crate::alloc::{self, AllocError, Family, Pool, Request, Rules, Strategy, Utilization};
+use super::hold;
+use crate::alloc::{
+    self, AllocError, Family, Outcome, Pool, Prior, Request, Rules, Strategy, Utilization,
+};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
-use crate::tfplugin::{ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value};
+use crate::tfplugin::value::Number;
+use crate::tfplugin::{
+    ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value,
+};
 
 pub struct PoolResource;
 
-/// Schema version: 0 was the first slice (`id` and `cidrs` only), 1 the full ledger.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version: 0 was the first slice (`id` and `cidrs` only), 1 the full ledger,
+/// 2 the ledger lifecycle (`grow_to`, `release_hold`, `capacity`, decimal `utilization`).
+pub const SCHEMA_VERSION: i64 = 2;
 
-const UTILIZATION: &[(&str, &str)] = &[
+const FIGURES: &[(&str, &str)] = &[
     ("total_addresses", "Addresses in `cidrs` minus those in `reserved`: the allocatable space, as a string."),
     ("allocated_addresses", "Addresses held by allocations, as a string."),
-    ("free_addresses", "Allocatable addresses not yet allocated, as a string."),
+    (
+        "held_addresses",
+        "Addresses neither allocated nor free: growth room (`grow_to`) and released blocks on hold, as a string.",
+    ),
+    ("free_addresses", "Allocatable addresses neither allocated nor held, as a string."),
 ];
 
-/// A pool's arguments as read from a configuration or a state.
+/// Computed attributes of the pool besides `id` and the allocations' facts.
+const COMPUTED: &[&str] = &[
+    "total_addresses",
+    "allocated_addresses",
+    "held_addresses",
+    "free_addresses",
+    "utilization",
+    "largest_free_prefix_length",
+    "free_cidrs",
+    "capacity",
+    "released",
+];
+
+/// A pool's arguments as read from a configuration.
 struct Args {
     pool: Pool,
     /// Requests by name; `None` when any of them is not yet known.
     requests: Option<BTreeMap<String, Request>>,
+    /// `release_hold`, when set.
+    hold: Option<Duration>,
 }
 
 impl Resource for PoolResource {
@@ -36,13 +63,14 @@ impl Resource for PoolResource {
 
     fn schema(&self) -> Schema {
         let num = |n: &str, d: &str| Attribute::new(n, Type::Number, Mode::Optional, d);
+        let computed_str = |n: &str, d: &str| Attribute::new(n, Type::String, Mode::Computed, d);
         let mut attributes = vec![
             Attribute::new("id", Type::String, Mode::Computed, "Unique ID of the pool, generated once at create (or import) and kept."),
             Attribute::new(
                 "cidrs",
                 Type::list(Type::String),
                 Mode::Required,
-                "The pool's address space: one or more CIDR blocks of one IP family. Adding blocks updates in place and moves nothing.",
+                "The pool's address space: one or more CIDR blocks of one IP family (`0.0.0.0/0` and `::/0` included). Adding blocks updates in place and moves nothing.",
             ),
             Attribute::new(
                 "reserved",
@@ -59,6 +87,12 @@ impl Resource for PoolResource {
                 Mode::Optional,
                 "Where new blocks go: `best_fit` (default; the tightest free block, lowest address first), `lowest` or `highest`.",
             ),
+            Attribute::new(
+                "release_hold",
+                Type::String,
+                Mode::Optional,
+                "How long a removed allocation's block stays out of reuse, as a duration such as `\"720h\"` or `\"90m\"`. The block is listed in `released` until then, and re-adding the same name gets it back. Unset, a removed block is free at once; removing this drops every hold.",
+            ),
             Attribute::nested_map(
                 "allocations",
                 entry_attributes(),
@@ -66,9 +100,14 @@ impl Resource for PoolResource {
                 "The allocations, keyed by a stable name. Each asks for a `prefix_length` or pins a `cidr`; the rest is computed at plan.",
             ),
         ];
-        attributes.extend(UTILIZATION.iter().map(|(n, d)| Attribute::new(n, Type::String, Mode::Computed, d)));
+        attributes.extend(FIGURES.iter().map(|(n, d)| computed_str(n, d)));
         attributes.extend([
-            Attribute::new("utilization", Type::Number, Mode::Computed, "Allocated share of the allocatable space, from 0 to 1."),
+            Attribute::new(
+                "utilization",
+                Type::Number,
+                Mode::Computed,
+                "Allocated share of the allocatable space, from 0 to 1, rounded to 6 decimal places.",
+            ),
             Attribute::new(
                 "largest_free_prefix_length",
                 Type::Number,
@@ -80,6 +119,25 @@ impl Resource for PoolResource {
                 Type::list(Type::String),
                 Mode::Computed,
                 "The free space as the fewest aligned CIDR blocks, lowest address first.",
+            ),
+            Attribute::new(
+                "capacity",
+                Type::map(Type::String),
+                Mode::Computed,
+                "How many more blocks of each prefix length fit in the free space, keyed by prefix length, from the largest free block's to 8 longer, as strings (`capacity[\"24\"] = \"37\"`). Empty when the pool is full.",
+            ),
+            Attribute::nested_map(
+                "released",
+                vec![
+                    computed_str("cidr", "The block on hold."),
+                    computed_str("released_at", "When the allocation was removed (RFC 3339, UTC); set at apply."),
+                    computed_str(
+                        "hold_until",
+                        "When the hold ends (RFC 3339, UTC); the first refresh after it frees the block.",
+                    ),
+                ],
+                Mode::Computed,
+                "Removed allocations whose blocks are on hold (`release_hold`), keyed by their name.",
             ),
         ]);
         Schema {
@@ -93,9 +151,9 @@ impl Resource for PoolResource {
         match read_args(config) {
             Err(d) => d,
             Ok(None) => vec![],
-            Ok(Some(Args { pool, requests })) => match requests {
+            Ok(Some(Args { pool, requests, .. })) => match requests {
                 // Exhaustion depends on the prior ledger: the plan reports it.
-                Some(r) => match pool.allocate(&BTreeMap::new(), &r, &[]) {
+                Some(r) => match pool.allocate(&Prior::default(), &r) {
                     Err(AllocError::Exhausted { .. }) | Ok(_) => vec![],
                     Err(e) => vec![alloc_diag(&e)],
                 },
@@ -111,11 +169,9 @@ impl Resource for PoolResource {
         if version >= SCHEMA_VERSION {
             return Ok(v);
         }
-        // Version 0 held only `id` and `cidrs`: fill in the utilization of an empty ledger.
-        match read_args(&v) {
-            Ok(Some(args)) => Ok(with_utilization(v, &args.pool.utilization(&BTreeMap::new()))),
-            _ => Ok(v),
-        }
+        // Older versions lack figures (capacity, held_addresses, released) or hold a
+        // float64 utilization: derive them from the stored ledger, as a plan would.
+        Ok(refresh_figures(v))
     }
 
     fn read(&self, state: Value) -> (Value, Vec<Diagnostic>) {
@@ -123,22 +179,26 @@ impl Resource for PoolResource {
             return (state, vec![]);
         }
         let mut warnings = Vec::new();
-        if let Ok(Some(args)) = read_args(&state) {
+        if let Some(pool) = pool_of_state(&state) {
             let (ledger, unreadable) = ledger_of(&state);
             for name in unreadable {
                 warnings.push(drift_warning(&name, "has no readable CIDR block"));
             }
-            for (name, problem) in args.pool.check_ledger(&ledger) {
+            for (name, problem) in pool.check_ledger(&ledger) {
                 let held = ledger.get(&name).map(|n| n.to_string()).unwrap_or_default();
                 warnings.push(drift_warning(&name, &format!("{problem} ({held})")));
             }
         }
-        (state, warnings)
+        // Holds expire here, in the refresh, never in a plan.
+        (expire_holds(state, SystemTime::now()), warnings)
     }
 
     fn plan(&self, req: PlanRequest) -> PlanResponse {
         if req.proposed.is_null() {
-            return PlanResponse { planned: Value::Null, ..Default::default() };
+            return PlanResponse {
+                planned: Value::Null,
+                ..Default::default()
+            };
         }
         let id = match req.prior.get("id") {
             Value::String(s) => Value::str(s.clone()),
@@ -146,18 +206,34 @@ impl Resource for PoolResource {
         };
         let args = match read_args(&req.config) {
             Ok(a) => a,
-            Err(diagnostics) => return PlanResponse { diagnostics, ..Default::default() },
+            Err(diagnostics) => {
+                return PlanResponse {
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
         };
-        let (pool, requests) = match args {
-            Some(Args { pool, requests: Some(r) }) => (pool, r),
-            _ => return PlanResponse { planned: unknown_plan(&req.config, &id), ..Default::default() },
+        let (pool, requests, hold) = match args {
+            Some(Args {
+                pool,
+                requests: Some(r),
+                hold,
+            }) => (pool, r, hold),
+            _ => {
+                return PlanResponse {
+                    planned: unknown_plan(&req.config, &id),
+                    ..Default::default()
+                }
+            }
         };
-        let (prior_ledger, _) = ledger_of(&req.prior);
-        let prior_cidrs: Vec<IpNet> = strings(req.prior.get("cidrs")).iter().filter_map(|s| s.parse().ok()).collect();
-        match pool.allocate(&prior_ledger, &requests, &prior_cidrs) {
-            Err(e) => PlanResponse { diagnostics: vec![alloc_diag(&e)], ..Default::default() },
+        let prior = prior_of(&req.prior, &requests, hold.is_some());
+        match pool.allocate(&prior, &requests) {
+            Err(e) => PlanResponse {
+                diagnostics: vec![alloc_diag(&e)],
+                ..Default::default()
+            },
             Ok(outcome) => {
-                let diagnostics = outcome
+                let mut diagnostics: Vec<Diagnostic> = outcome
                     .repaired
                     .iter()
                     .map(|(name, problem)| {
@@ -165,15 +241,30 @@ impl Resource for PoolResource {
                             "Invalid allocation repaired",
                             format!(
                                 "Allocation {name:?} in the stored state {problem} ({}); this plan places it anew at {}. Other allocations keep their blocks.",
-                                prior_ledger.get(name).map(|n| n.to_string()).unwrap_or_default(),
+                                prior.ledger.get(name).map(|n| n.to_string()).unwrap_or_default(),
                                 outcome.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()
                             ),
                         )
                         .at(AttrPath::attr("allocations").key(name))
                     })
                     .collect();
-                let planned = known_plan(&req.config, &id, &outcome.ledger, &outcome.utilization);
-                PlanResponse { planned, diagnostics, ..Default::default() }
+                diagnostics.extend(outcome.no_room.iter().map(|name| {
+                    Diagnostic::warning(
+                        "No room held for growth",
+                        format!(
+                            "Allocation {name:?} keeps {} where it is, but the block of its grow_to around it is not free (or does not start at it), so no room is held for its growth. Growing it later may move it.",
+                            outcome.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()
+                        ),
+                    )
+                    .at(AttrPath::attr("allocations").key(name).then("grow_to"))
+                }));
+                let released = released_value(&outcome.held, &req.prior);
+                let planned = known_plan(&req.config, &id, &outcome, released);
+                PlanResponse {
+                    planned,
+                    diagnostics,
+                    ..Default::default()
+                }
             }
         }
     }
@@ -192,6 +283,22 @@ impl Resource for PoolResource {
                 }
             }
             state.insert("id".into(), id);
+        }
+        // Blocks released by this apply get their stamps now (unknown in the plan).
+        let hold = state
+            .get("release_hold")
+            .and_then(|h| h.as_str())
+            .and_then(|h| hold::parse_duration(h).ok());
+        if let (Some(hold), Some(Value::Map(released))) = (hold, state.get_mut("released")) {
+            let (at, until) = hold::stamps(SystemTime::now(), hold);
+            for entry in released.values_mut() {
+                if let Value::Object(o) = entry {
+                    if o.get("released_at").is_some_and(Value::is_unknown) {
+                        o.insert("released_at".into(), Value::str(at.clone()));
+                        o.insert("hold_until".into(), Value::str(until.clone()));
+                    }
+                }
+            }
         }
         let state = Value::Object(state);
         if !state.is_wholly_known() {
@@ -220,22 +327,41 @@ impl Resource for PoolResource {
         // name -> (cidr, description)
         let mut allocations: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
         if trimmed.starts_with('{') {
-            let j: serde_json::Value = serde_json::from_str(trimmed).map_err(|e| bad(format!("The ID is not valid JSON: {e}")))?;
+            let j: serde_json::Value = serde_json::from_str(trimmed)
+                .map_err(|e| bad(format!("The ID is not valid JSON: {e}")))?;
             let ty = self.schema().value_type();
-            for key in ["cidrs", "reserved", "min_prefix_length", "max_prefix_length", "default_prefix_length", "strategy"] {
+            for key in [
+                "cidrs",
+                "reserved",
+                "min_prefix_length",
+                "max_prefix_length",
+                "default_prefix_length",
+                "strategy",
+                "release_hold",
+            ] {
                 if let (Some(v), Type::Object(attrs)) = (j.get(key), &ty) {
-                    let v = crate::tfplugin::value::convert_json(v, &attrs[key], key).map_err(|e| bad(e.to_string()))?;
+                    let v = crate::tfplugin::value::convert_json(v, &attrs[key], key)
+                        .map_err(|e| bad(e.to_string()))?;
                     obj.insert(key.into(), v);
                 }
             }
             if let Some(a) = j.get("allocations") {
-                let m = a.as_object().ok_or_else(|| bad("\"allocations\" must map names to CIDRs".into()))?;
+                let m = a
+                    .as_object()
+                    .ok_or_else(|| bad("\"allocations\" must map names to CIDRs".into()))?;
                 for (k, v) in m {
                     let entry = match v {
                         serde_json::Value::String(c) => Some((c.clone(), None)),
-                        serde_json::Value::Object(o) => o.get("cidr").and_then(|c| c.as_str()).map(|c| {
-                            (c.to_string(), o.get("description").and_then(|d| d.as_str()).map(str::to_string))
-                        }),
+                        serde_json::Value::Object(o) => {
+                            o.get("cidr").and_then(|c| c.as_str()).map(|c| {
+                                (
+                                    c.to_string(),
+                                    o.get("description")
+                                        .and_then(|d| d.as_str())
+                                        .map(str::to_string),
+                                )
+                            })
+                        }
                         _ => None,
                     };
                     let entry = entry.ok_or_else(|| bad(format!("allocation {k:?} must be a CIDR string or {{\"cidr\": ..., \"description\": ...}}")))?;
@@ -247,26 +373,44 @@ impl Resource for PoolResource {
             obj.insert("cidrs".into(), Value::List(cidrs));
         }
         let mut config = Value::Object(obj.clone());
-        let args = read_args(&config)?.ok_or_else(|| bad("The pool in the ID is incomplete".into()))?;
+        let args =
+            read_args(&config)?.ok_or_else(|| bad("The pool in the ID is incomplete".into()))?;
         let mut requests = BTreeMap::new();
         for (name, (cidr, _)) in &allocations {
             let net = alloc::parse_cidr(cidr).map_err(|e| vec![alloc_diag(&e)])?;
             requests.insert(name.clone(), Request::Pinned(net));
         }
-        let outcome = args.pool.allocate(&BTreeMap::new(), &requests, &[]).map_err(|e| vec![alloc_diag(&e)])?;
+        let outcome = args
+            .pool
+            .allocate(&Prior::default(), &requests)
+            .map_err(|e| vec![alloc_diag(&e)])?;
         if !allocations.is_empty() {
             let entries = allocations
                 .iter()
                 .map(|(k, (c, d))| {
                     let desc = d.clone().map(Value::str).unwrap_or(Value::Null);
-                    (k.clone(), Value::Object([("cidr".to_string(), Value::str(c.clone())), ("description".to_string(), desc)].into()))
+                    (
+                        k.clone(),
+                        Value::Object(
+                            [
+                                ("cidr".to_string(), Value::str(c.clone())),
+                                ("description".to_string(), desc),
+                            ]
+                            .into(),
+                        ),
+                    )
                 })
                 .collect();
             obj.insert("allocations".into(), Value::Map(entries));
             config = Value::Object(obj);
         }
         let id = Value::str(common::new_pool_id());
-        Ok(known_plan(&config, &id, &outcome.ledger, &outcome.utilization))
+        Ok(known_plan(
+            &config,
+            &id,
+            &outcome,
+            Value::Map(BTreeMap::new()),
+        ))
     }
 }
 
@@ -279,7 +423,11 @@ fn drift_warning(name: &str, what: &str) -> Diagnostic {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.elements().unwrap_or(&[]).iter().filter_map(|e| e.as_str().map(str::to_string)).collect()
+    v.elements()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect()
 }
 
 /// The ledger stored in a state: name -> CIDR, and the names whose CIDR is unreadable.
@@ -300,49 +448,226 @@ fn ledger_of(state: &Value) -> (BTreeMap<String, IpNet>, Vec<String>) {
     (ledger, unreadable)
 }
 
-/// Reads the pool's arguments. `Ok(None)` when the pool itself is not yet known.
-fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
+/// The released blocks on hold in a state, by name.
+fn held_of(state: &Value) -> BTreeMap<String, IpNet> {
+    state
+        .get("released")
+        .entries()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, e)| Some((name.clone(), e.get("cidr").as_str()?.parse().ok()?)))
+        .collect()
+}
+
+/// What the allocator needs of the prior state. With a hold, the blocks of entries
+/// removed from the configuration join the released ones on hold; without one,
+/// nothing is held.
+fn prior_of(state: &Value, requests: &BTreeMap<String, Request>, holding: bool) -> Prior {
+    let (ledger, _) = ledger_of(state);
+    let mut held = BTreeMap::new();
+    if holding {
+        held = held_of(state);
+        held.extend(
+            ledger
+                .iter()
+                .filter(|(name, _)| !requests.contains_key(*name))
+                .map(|(n, c)| (n.clone(), *c)),
+        );
+    }
+    let cidrs = strings(state.get("cidrs"))
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    Prior {
+        ledger,
+        held,
+        cidrs,
+    }
+}
+
+/// The planned `released` map: each block still on hold, with the stamps it had in the
+/// prior state, or unknown stamps (set at apply) for a block released by this plan.
+fn released_value(held: &BTreeMap<String, IpNet>, prior: &Value) -> Value {
+    let before = prior.get("released");
+    Value::Map(
+        held.iter()
+            .map(|(name, net)| {
+                let old = before.get(name);
+                let same = old.get("cidr").as_str() == Some(net.to_string().as_str());
+                let stamp = |k: &str| {
+                    if same {
+                        old.get(k).clone()
+                    } else {
+                        Value::Unknown
+                    }
+                };
+                let entry = [
+                    ("cidr".to_string(), Value::str(net.to_string())),
+                    ("released_at".to_string(), stamp("released_at")),
+                    ("hold_until".to_string(), stamp("hold_until")),
+                ];
+                (name.clone(), Value::Object(entry.into()))
+            })
+            .collect(),
+    )
+}
+
+/// Drops the released entries whose hold has ended by `now` (or whose stamp is
+/// unreadable) and brings the figures up to date.
+fn expire_holds(state: Value, now: SystemTime) -> Value {
+    let Value::Object(mut obj) = state else {
+        return state;
+    };
+    let Some(Value::Map(released)) = obj.get_mut("released") else {
+        return Value::Object(obj);
+    };
+    let before = released.len();
+    released.retain(|_, e| {
+        e.get("hold_until")
+            .as_str()
+            .and_then(hold::parse_time)
+            .is_some_and(|until| until > now)
+    });
+    let changed = released.len() != before;
+    let state = Value::Object(obj);
+    if changed {
+        refresh_figures(state)
+    } else {
+        state
+    }
+}
+
+/// Recomputes the computed figures of a stored state from its own ledger and holds,
+/// as a plan with the same configuration would. Leaves the state as it is when its
+/// ledger is not valid: the next plan repairs and reports that.
+fn refresh_figures(state: Value) -> Value {
+    let Some(pool) = pool_of_state(&state) else {
+        return state;
+    };
+    let (ledger, unreadable) = ledger_of(&state);
+    if !unreadable.is_empty() {
+        return state;
+    }
+    let mut requests = BTreeMap::new();
+    for (name, e) in state.get("allocations").entries().into_iter().flatten() {
+        let (Ok(prefix), Ok(grow_to)) = (
+            prefix_of(e.get("prefix_length"), AttrPath::attr("")),
+            prefix_of(e.get("grow_to"), AttrPath::attr("")),
+        ) else {
+            return state;
+        };
+        let prefix = prefix.or_else(|| ledger.get(name).map(|n| n.prefix_len()));
+        requests.insert(name.clone(), growable(prefix, grow_to));
+    }
+    let prior = Prior {
+        ledger,
+        held: held_of(&state),
+        cidrs: pool.cidrs().to_vec(),
+    };
+    match pool.allocate(&prior, &requests) {
+        Ok(out) if out.ledger == prior.ledger && out.repaired.is_empty() => {
+            let released = released_value(&out.held, &state);
+            let mut v = with_figures(state, &out.utilization);
+            if let Value::Object(obj) = &mut v {
+                obj.insert("released".into(), released);
+                if let Some(Value::Map(entries)) = obj.get_mut("allocations") {
+                    for (name, e) in entries.iter_mut() {
+                        if let Value::Object(o) = e {
+                            o.insert("growth_cidr".into(), growth_value(&out, name));
+                        }
+                    }
+                }
+            }
+            v
+        }
+        _ => state,
+    }
+}
+
+fn growable(prefix: Option<u8>, grow_to: Option<u8>) -> Request {
+    match grow_to {
+        Some(grow_to) => Request::Growable { prefix, grow_to },
+        None => Request::Size(prefix),
+    }
+}
+
+/// The pool described by a stored state, ignoring its requests.
+fn pool_of_state(state: &Value) -> Option<Pool> {
     let mut diags = Vec::new();
     let mut unknown = false;
+    let parts = read_pool_parts(state, &mut diags, &mut unknown);
+    if !diags.is_empty() || unknown || parts.cidrs.is_empty() {
+        return None;
+    }
+    Pool::new(&parts.cidrs, &parts.reserved, parts.rules, parts.strategy).ok()
+}
 
+/// The pool-level arguments of a configuration or state.
+struct PoolParts {
+    cidrs: Vec<IpNet>,
+    reserved: Vec<IpNet>,
+    rules: Rules,
+    strategy: Strategy,
+    hold: Option<Duration>,
+}
+
+fn read_pool_parts(v: &Value, diags: &mut Vec<Diagnostic>, unknown: &mut bool) -> PoolParts {
     let mut cidrs = Vec::new();
     match v.get("cidrs") {
-        Value::Unknown => unknown = true,
-        Value::Null => diags.push(Diagnostic::error("Missing cidrs", "Give the pool at least one CIDR block in cidrs.").at(AttrPath::attr("cidrs"))),
+        Value::Unknown => *unknown = true,
+        Value::Null => diags.push(
+            Diagnostic::error(
+                "Missing cidrs",
+                "Give the pool at least one CIDR block in cidrs.",
+            )
+            .at(AttrPath::attr("cidrs")),
+        ),
         list => {
             for (i, c) in list.elements().unwrap_or(&[]).iter().enumerate() {
                 let path = AttrPath::attr("cidrs").index(i);
                 match c {
-                    Value::Unknown => unknown = true,
+                    Value::Unknown => *unknown = true,
                     Value::String(s) => match alloc::parse_cidr(s) {
                         Ok(n) => cidrs.push(n),
                         Err(e) => diags.push(alloc_diag(&e).at(path)),
                     },
-                    _ => diags.push(Diagnostic::error("Invalid CIDR block", "A pool CIDR cannot be null.").at(path)),
+                    _ => diags.push(
+                        Diagnostic::error("Invalid CIDR block", "A pool CIDR cannot be null.")
+                            .at(path),
+                    ),
                 }
             }
         }
     }
     let mut reserved = Vec::new();
     match v.get("reserved") {
-        Value::Unknown => unknown = true,
+        Value::Unknown => *unknown = true,
         set => {
             for r in set.elements().unwrap_or(&[]) {
                 match r {
-                    Value::Unknown => unknown = true,
+                    Value::Unknown => *unknown = true,
                     Value::String(s) => match alloc::parse_range(s) {
                         Ok(n) => reserved.push(n),
                         Err(e) => diags.push(alloc_diag(&e).at(AttrPath::attr("reserved"))),
                     },
-                    _ => diags.push(Diagnostic::error("Invalid reserved range", "A reserved range cannot be null.").at(AttrPath::attr("reserved"))),
+                    _ => diags.push(
+                        Diagnostic::error(
+                            "Invalid reserved range",
+                            "A reserved range cannot be null.",
+                        )
+                        .at(AttrPath::attr("reserved")),
+                    ),
                 }
             }
         }
     }
     let mut rule = |name: &str| -> Option<u8> {
         let val = v.get(name);
-        unknown |= val.is_unknown();
-        prefix_of(val, AttrPath::attr(name)).map_err(|d| diags.push(d)).ok().flatten()
+        *unknown |= val.is_unknown();
+        prefix_of(val, AttrPath::attr(name))
+            .map_err(|d| diags.push(d))
+            .ok()
+            .flatten()
     };
     let rules = Rules {
         min_prefix_length: rule("min_prefix_length"),
@@ -351,18 +676,57 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
     };
     let strategy = match v.get("strategy") {
         Value::Unknown => {
-            unknown = true;
+            *unknown = true;
             Strategy::default()
         }
         Value::String(s) => Strategy::parse(s).unwrap_or_else(|| {
             diags.push(
-                Diagnostic::error("Invalid strategy", format!("strategy is {s:?}; use \"best_fit\", \"lowest\" or \"highest\"."))
-                    .at(AttrPath::attr("strategy")),
+                Diagnostic::error(
+                    "Invalid strategy",
+                    format!("strategy is {s:?}; use \"best_fit\", \"lowest\" or \"highest\"."),
+                )
+                .at(AttrPath::attr("strategy")),
             );
             Strategy::default()
         }),
         _ => Strategy::default(),
     };
+    let hold = match v.get("release_hold") {
+        Value::Unknown => {
+            *unknown = true;
+            None
+        }
+        Value::String(s) => hold::parse_duration(s)
+            .map_err(|e| {
+                diags.push(
+                    Diagnostic::error("Invalid release_hold", format!("release_hold: {e}."))
+                        .at(AttrPath::attr("release_hold")),
+                )
+            })
+            .ok(),
+        _ => None,
+    };
+    PoolParts {
+        cidrs,
+        reserved,
+        rules,
+        strategy,
+        hold,
+    }
+}
+
+/// Reads the pool's arguments from a configuration. `Ok(None)` when the pool itself
+/// is not yet known.
+fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut unknown = false;
+    let PoolParts {
+        cidrs,
+        reserved,
+        rules,
+        strategy,
+        hold,
+    } = read_pool_parts(v, &mut diags, &mut unknown);
 
     // Requests: read even when the pool is unknown, to report bad input early.
     let mut requests = Some(BTreeMap::new());
@@ -376,10 +740,13 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
                     requests = None;
                     continue;
                 }
-                let prefix = match prefix_of(e.get("prefix_length"), path.clone().then("prefix_length")) {
-                    Ok(p) => p,
-                    Err(d) => {
-                        diags.push(d);
+                let (prefix, grow_to) = match (
+                    prefix_of(e.get("prefix_length"), path.clone().then("prefix_length")),
+                    prefix_of(e.get("grow_to"), path.clone().then("grow_to")),
+                ) {
+                    (Ok(p), Ok(g)) => (p, g),
+                    (p, g) => {
+                        diags.extend(p.err().into_iter().chain(g.err()));
                         continue;
                     }
                 };
@@ -396,6 +763,15 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
                                     .at(path.clone().then("prefix_length")),
                                 );
                             }
+                            if !e.get("grow_to").is_null() {
+                                diags.push(
+                                    Diagnostic::error(
+                                        "grow_to with a pinned cidr",
+                                        format!("Allocation {name:?} pins {net}, so the allocator holds no room for it to grow into. Remove grow_to, or pin the larger block you mean to grow into."),
+                                    )
+                                    .at(path.clone().then("grow_to")),
+                                );
+                            }
                             pins.push((name.clone(), net));
                             Some(Request::Pinned(net))
                         }
@@ -404,8 +780,10 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
                             continue;
                         }
                     },
-                    _ if e.get("prefix_length").is_unknown() => None,
-                    _ => Some(Request::Size(prefix)),
+                    _ if e.get("prefix_length").is_unknown() || e.get("grow_to").is_unknown() => {
+                        None
+                    }
+                    _ => Some(growable(prefix, grow_to)),
                 };
                 match (req, requests.as_mut()) {
                     (Some(r), Some(map)) => {
@@ -430,19 +808,31 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
     let family = Family::of(&cidrs[0]);
     for (i, c) in cidrs.iter().enumerate() {
         if Family::of(c) != family {
-            let e = AllocError::MixedFamilies { family, other: *c, other_family: Family::of(c) };
+            let e = AllocError::MixedFamilies {
+                family,
+                other: *c,
+                other_family: Family::of(c),
+            };
             diags.push(alloc_diag(&e).at(AttrPath::attr("cidrs").index(i)));
         }
     }
     for r in &reserved {
         if Family::of(r) != family {
-            let e = AllocError::MixedFamilies { family, other: *r, other_family: Family::of(r) };
+            let e = AllocError::MixedFamilies {
+                family,
+                other: *r,
+                other_family: Family::of(r),
+            };
             diags.push(alloc_diag(&e).at(AttrPath::attr("reserved")));
         }
     }
     for (name, net) in &pins {
         if Family::of(net) != family {
-            let e = AllocError::MixedFamilies { family, other: *net, other_family: Family::of(net) };
+            let e = AllocError::MixedFamilies {
+                family,
+                other: *net,
+                other_family: Family::of(net),
+            };
             diags.push(alloc_diag(&e).at(AttrPath::attr("allocations").key(name).then("cidr")));
         }
     }
@@ -450,22 +840,51 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
         return Err(diags);
     }
     let pool = Pool::new(&cidrs, &reserved, rules, strategy).map_err(|e| vec![alloc_diag(&e)])?;
-    Ok(Some(Args { pool, requests }))
+    Ok(Some(Args {
+        pool,
+        requests,
+        hold,
+    }))
+}
+
+fn growth_value(out: &Outcome, name: &str) -> Value {
+    out.growth
+        .get(name)
+        .map(|g| Value::str(g.to_string()))
+        .unwrap_or(Value::Null)
 }
 
 /// The planned value when every CIDR is known.
-fn known_plan(config: &Value, id: &Value, ledger: &BTreeMap<String, IpNet>, util: &Utilization) -> Value {
+fn known_plan(config: &Value, id: &Value, out: &Outcome, released: Value) -> Value {
     // Every configured name is in the ledger; a missing one would stay unknown, not panic.
-    let obj = plan_object(config, id, |name| ledger.get(name).map(facts_values).unwrap_or_else(unknown_facts));
-    with_utilization(obj, util)
+    let obj = plan_object(config, id, |name| {
+        let mut facts = out
+            .ledger
+            .get(name)
+            .map(facts_values)
+            .unwrap_or_else(unknown_facts);
+        facts.insert("growth_cidr".into(), growth_value(out, name));
+        facts
+    });
+    let Value::Object(mut obj) = with_figures(obj, &out.utilization) else {
+        return Value::Unknown;
+    };
+    obj.insert("released".into(), released);
+    Value::Object(obj)
 }
 
 /// The planned value when some argument is not yet known: arguments as configured,
 /// everything computed unknown.
 fn unknown_plan(config: &Value, id: &Value) -> Value {
-    let Value::Object(mut obj) = plan_object(config, id, |_| unknown_facts()) else { return Value::Unknown };
-    for k in UTILIZATION.iter().map(|(n, _)| *n).chain(["utilization", "largest_free_prefix_length", "free_cidrs"]) {
-        obj.insert(k.into(), Value::Unknown);
+    let Value::Object(mut obj) = plan_object(config, id, |_| {
+        let mut facts = unknown_facts();
+        facts.insert("growth_cidr".into(), Value::Unknown);
+        facts
+    }) else {
+        return Value::Unknown;
+    };
+    for k in COMPUTED {
+        obj.insert(k.to_string(), Value::Unknown);
     }
     Value::Object(obj)
 }
@@ -473,7 +892,11 @@ fn unknown_plan(config: &Value, id: &Value) -> Value {
 /// The pool's arguments as configured, and each configured allocation with the facts
 /// `facts` gives for its name. A member the user set (`cidr`, `prefix_length`) is
 /// planned exactly as written, as Terraform requires of optional nested attributes.
-fn plan_object(config: &Value, id: &Value, facts: impl Fn(&str) -> BTreeMap<String, Value>) -> Value {
+fn plan_object(
+    config: &Value,
+    id: &Value,
+    facts: impl Fn(&str) -> BTreeMap<String, Value>,
+) -> Value {
     let mut obj = base_object(config, id);
     let allocations = match config.get("allocations") {
         Value::Map(entries) => Value::Map(
@@ -486,7 +909,9 @@ fn plan_object(config: &Value, id: &Value, facts: impl Fn(&str) -> BTreeMap<Stri
                             o.insert(k.into(), e.get(k).clone());
                         }
                     }
-                    o.insert("description".into(), e.get("description").clone());
+                    for k in ["description", "grow_to"] {
+                        o.insert(k.into(), e.get(k).clone());
+                    }
                     o.insert("name".into(), Value::str(name.clone()));
                     o.insert("pool_id".into(), id.clone());
                     (name.clone(), Value::Object(o))
@@ -502,22 +927,59 @@ fn plan_object(config: &Value, id: &Value, facts: impl Fn(&str) -> BTreeMap<Stri
 fn base_object(config: &Value, id: &Value) -> BTreeMap<String, Value> {
     let mut obj = BTreeMap::new();
     obj.insert("id".into(), id.clone());
-    for k in ["cidrs", "reserved", "min_prefix_length", "max_prefix_length", "default_prefix_length", "strategy"] {
+    for k in [
+        "cidrs",
+        "reserved",
+        "min_prefix_length",
+        "max_prefix_length",
+        "default_prefix_length",
+        "strategy",
+        "release_hold",
+    ] {
         obj.insert(k.into(), config.get(k).clone());
     }
     obj
 }
 
-fn with_utilization(v: Value, u: &Utilization) -> Value {
+/// Sets the utilization figures. Every number is one Terraform stores exactly: whole
+/// numbers, and `utilization` as decimal text (see [`Number`]).
+fn with_figures(v: Value, u: &Utilization) -> Value {
     let Value::Object(mut obj) = v else { return v };
     obj.insert("total_addresses".into(), Value::str(u.total.to_string()));
-    obj.insert("allocated_addresses".into(), Value::str(u.allocated.to_string()));
+    obj.insert(
+        "allocated_addresses".into(),
+        Value::str(u.allocated.to_string()),
+    );
+    obj.insert("held_addresses".into(), Value::str(u.held.to_string()));
     obj.insert("free_addresses".into(), Value::str(u.free.to_string()));
-    obj.insert("utilization".into(), Value::Number(u.ratio));
+    let ratio = u.ratio_text();
+    obj.insert(
+        "utilization".into(),
+        Value::Number(Number::parse(&ratio).unwrap_or(Number::Decimal(ratio))),
+    );
     obj.insert(
         "largest_free_prefix_length".into(),
-        u.largest_free_prefix_length.map(|p| Value::Number(p as f64)).unwrap_or(Value::Null),
+        u.largest_free_prefix_length
+            .map(Value::int)
+            .unwrap_or(Value::Null),
     );
-    obj.insert("free_cidrs".into(), Value::List(u.free_cidrs.iter().map(|c| Value::str(c.to_string())).collect()));
+    obj.insert(
+        "free_cidrs".into(),
+        Value::List(
+            u.free_cidrs
+                .iter()
+                .map(|c| Value::str(c.to_string()))
+                .collect(),
+        ),
+    );
+    obj.insert(
+        "capacity".into(),
+        Value::Map(
+            u.capacity
+                .iter()
+                .map(|(len, n)| (len.to_string(), Value::str(n.to_string())))
+                .collect(),
+        ),
+    );
     Value::Object(obj)
 }

@@ -1,6 +1,6 @@
 //! Diagnostics with attribute paths: how user errors travel to Terraform.
 
-use crate::proto::tfplugin6 as pb;
+use crate::tfplugin::proto::tfplugin6 as pb;
 
 /// One step of an attribute path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,10 +79,20 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(summary: impl Into<String>, detail: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, summary: summary.into(), detail: detail.into(), path: None }
+        Diagnostic {
+            severity: Severity::Error,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: None,
+        }
     }
     pub fn warning(summary: impl Into<String>, detail: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, summary: summary.into(), detail: detail.into(), path: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            summary: summary.into(),
+            detail: detail.into(),
+            path: None,
+        }
     }
     pub fn at(mut self, path: AttrPath) -> Diagnostic {
         self.path = Some(path);

@@ -26,11 +26,12 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::server::{Broker, Controller, ProviderService, Stdio};
-use crate::proto::plugin as gp;
-use crate::proto::tfplugin6 as pb;
+use crate::tfplugin::proto::plugin as gp;
+use crate::tfplugin::proto::tfplugin6 as pb;
 
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// go-plugin's core protocol version, the first field of the handshake line.
 pub const CORE_PROTOCOL_VERSION: u32 = 1;
 /// The Terraform plugin protocol this provider speaks.
@@ -75,7 +76,9 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, HandshakeE
     }
     // Terraform always sets the list; an absent one means a client that predates it.
     if let Some(offered) = get("PLUGIN_PROTOCOL_VERSIONS") {
-        let ok = offered.split(',').any(|v| v.trim().parse::<u32>() == Ok(APP_PROTOCOL_VERSION));
+        let ok = offered
+            .split(',')
+            .any(|v| v.trim().parse::<u32>() == Ok(APP_PROTOCOL_VERSION));
         if !ok {
             return Err(HandshakeError::NoCommonVersion { offered });
         }
@@ -90,7 +93,10 @@ pub fn handshake_line(socket: &Path, server_cert_der: Option<&[u8]>) -> String {
     let cert = server_cert_der
         .map(|d| base64::engine::general_purpose::STANDARD_NO_PAD.encode(d))
         .unwrap_or_default();
-    format!("{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{cert}", socket.display())
+    format!(
+        "{CORE_PROTOCOL_VERSION}|{APP_PROTOCOL_VERSION}|unix|{}|grpc|{cert}",
+        socket.display()
+    )
 }
 
 /// The private (0700) temporary directory holding the plugin's unix socket; the
@@ -104,7 +110,9 @@ impl SocketDir {
     /// Creates the directory and binds the socket in it.
     pub fn bind() -> io::Result<(SocketDir, UnixListener)> {
         use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::Builder::new().prefix("tf-provider-ipam-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("tf-provider-ipam-")
+            .tempdir()?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
         let path = dir.path().join("plugin.sock");
         let listener = UnixListener::bind(&path)?;
@@ -140,7 +148,9 @@ impl ClientCertVerifier for PinnedClientCert {
         if end_entity.as_ref() == self.cert.as_ref() {
             Ok(ClientCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("client certificate is not the one Terraform pinned".into()))
+            Err(rustls::Error::General(
+                "client certificate is not the one Terraform pinned".into(),
+            ))
         }
     }
     fn verify_tls12_signature(
@@ -149,7 +159,12 @@ impl ClientCertVerifier for PinnedClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -157,10 +172,17 @@ impl ClientCertVerifier for PinnedClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
     fn client_auth_mandatory(&self) -> bool {
         true
@@ -170,29 +192,43 @@ impl ClientCertVerifier for PinnedClientCert {
 /// Parses the PEM Terraform passes in `PLUGIN_CLIENT_CERT`.
 pub fn parse_client_cert(pem: &str) -> Result<CertificateDer<'static>, HandshakeError> {
     use rustls::pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| HandshakeError::BadClientCert(format!("{e:?}")))
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| HandshakeError::BadClientCert(format!("{e:?}")))
 }
 
 /// A fresh server certificate (as go-plugin makes one: self-signed, for `localhost`)
 /// and a TLS config that requires exactly `client_cert`. Returns the config and the
 /// server certificate's DER for the handshake line.
-pub fn server_tls(client_cert: CertificateDer<'static>) -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), HandshakeError> {
+pub fn server_tls(
+    client_cert: CertificateDer<'static>,
+) -> Result<(Arc<rustls::ServerConfig>, Vec<u8>), HandshakeError> {
     let tls = |e: &dyn std::fmt::Display| HandshakeError::Tls(e.to_string());
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| tls(&e))?;
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| tls(&e))?;
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "HashiCorp");
-    params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| tls(&e))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "HashiCorp");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::DigitalSignature,
         rcgen::KeyUsagePurpose::KeyEncipherment,
         rcgen::KeyUsagePurpose::KeyCertSign,
     ];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let cert = params.self_signed(&key).map_err(|e| tls(&e))?;
     let der = cert.der().to_vec();
-    let verifier = Arc::new(PinnedClientCert { cert: client_cert, provider: provider.clone() });
+    let verifier = Arc::new(PinnedClientCert {
+        cert: client_cert,
+        provider: provider.clone(),
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(&e))?
@@ -219,7 +255,11 @@ impl tonic::transport::server::Connected for Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -228,7 +268,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -288,7 +332,9 @@ pub async fn serve(
         }
     });
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let controller = Controller { shutdown: stop.clone() };
+    let controller = Controller {
+        shutdown: stop.clone(),
+    };
     let stopped = async move {
         tokio::select! {
             _ = stop.notified() => {},
@@ -296,8 +342,12 @@ pub async fn serve(
         }
     };
     let result = tonic::transport::Server::builder()
-        .add_service(pb::provider_server::ProviderServer::new(service).max_decoding_message_size(256 << 20))
-        .add_service(gp::grpc_controller_server::GrpcControllerServer::new(controller))
+        .add_service(
+            pb::provider_server::ProviderServer::new(service).max_decoding_message_size(256 << 20),
+        )
+        .add_service(gp::grpc_controller_server::GrpcControllerServer::new(
+            controller,
+        ))
         .add_service(gp::grpc_stdio_server::GrpcStdioServer::new(Stdio))
         .add_service(gp::grpc_broker_server::GrpcBrokerServer::new(Broker))
         .serve_with_incoming_shutdown(incoming, stopped)
@@ -335,7 +385,10 @@ mod tests {
             "PLUGIN_PROTOCOL_VERSIONS" => Some("4,5".to_string()),
             _ => None,
         };
-        assert!(matches!(parse_env(env), Err(HandshakeError::NoCommonVersion { .. })));
+        assert!(matches!(
+            parse_env(env),
+            Err(HandshakeError::NoCommonVersion { .. })
+        ));
     }
 
     #[test]

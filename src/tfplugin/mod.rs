@@ -7,12 +7,26 @@
 //! - `server`: the tonic services (tfplugin6.Provider, plugin.GRPCController/Stdio/Broker).
 //! - `value`: msgpack/JSON `DynamicValue` <-> [`Value`], null and unknown at every depth.
 //! - `schema`, `diag`: the schema builder and diagnostics with attribute paths.
+//! - `proto`: the generated tfplugin6 and go-plugin code, private to this layer's use.
 
 pub mod diag;
 pub mod handshake;
 pub mod schema;
 pub mod server;
 pub mod value;
+
+/// Generated protobuf and gRPC code (from `proto/` at build time). Only this layer
+/// speaks it; it is public so that tests can be a gRPC client of the served provider.
+pub mod proto {
+    #[allow(clippy::all)]
+    pub mod tfplugin6 {
+        tonic::include_proto!("tfplugin6");
+    }
+    #[allow(clippy::all)]
+    pub mod plugin {
+        tonic::include_proto!("plugin");
+    }
+}
 
 pub use diag::{AttrPath, Diagnostic, Severity};
 pub use schema::{Attribute, Mode, Schema};

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::value::Type;
-use crate::proto::tfplugin6 as pb;
+use crate::tfplugin::proto::tfplugin6 as pb;
 
 /// How an attribute is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +36,41 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn new(name: &str, ty: Type, mode: Mode, description: &str) -> Attribute {
-        Attribute { name: name.into(), kind: Kind::Plain(ty), mode, description: description.into(), sensitive: false }
+        Attribute {
+            name: name.into(),
+            kind: Kind::Plain(ty),
+            mode,
+            description: description.into(),
+            sensitive: false,
+        }
     }
-    pub fn nested_map(name: &str, attrs: Vec<Attribute>, mode: Mode, description: &str) -> Attribute {
-        Attribute { name: name.into(), kind: Kind::NestedMap(attrs), mode, description: description.into(), sensitive: false }
+    pub fn nested_map(
+        name: &str,
+        attrs: Vec<Attribute>,
+        mode: Mode,
+        description: &str,
+    ) -> Attribute {
+        Attribute {
+            name: name.into(),
+            kind: Kind::NestedMap(attrs),
+            mode,
+            description: description.into(),
+            sensitive: false,
+        }
     }
-    pub fn nested_single(name: &str, attrs: Vec<Attribute>, mode: Mode, description: &str) -> Attribute {
-        Attribute { name: name.into(), kind: Kind::NestedSingle(attrs), mode, description: description.into(), sensitive: false }
+    pub fn nested_single(
+        name: &str,
+        attrs: Vec<Attribute>,
+        mode: Mode,
+        description: &str,
+    ) -> Attribute {
+        Attribute {
+            name: name.into(),
+            kind: Kind::NestedSingle(attrs),
+            mode,
+            description: description.into(),
+            sensitive: false,
+        }
     }
 
     /// The value type of this attribute.
@@ -86,7 +114,12 @@ impl Attribute {
 }
 
 fn object_type(attrs: &[Attribute]) -> Type {
-    Type::Object(attrs.iter().map(|a| (a.name.clone(), a.value_type())).collect::<BTreeMap<_, _>>())
+    Type::Object(
+        attrs
+            .iter()
+            .map(|a| (a.name.clone(), a.value_type()))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 /// The schema of a resource (or of the provider block).

@@ -13,9 +13,9 @@ use tonic::{Request, Response, Status};
 use super::diag::{has_errors, Diagnostic};
 use super::value::{self, Type, Value};
 use super::{ApplyRequest, PlanRequest, Resource};
-use crate::proto::plugin as gp;
-use crate::proto::tfplugin6 as pb;
-use crate::proto::tfplugin6::provider_server::Provider as ProviderRpc;
+use crate::tfplugin::proto::plugin as gp;
+use crate::tfplugin::proto::tfplugin6 as pb;
+use crate::tfplugin::proto::tfplugin6::provider_server::Provider as ProviderRpc;
 
 type Diags = Vec<Diagnostic>;
 
@@ -50,29 +50,50 @@ impl ProviderService {
         for r in resources {
             let schema = r.schema();
             schemas.insert(r.type_name().to_string(), schema.to_proto());
-            map.insert(r.type_name(), Registered { ty: schema.value_type(), version: schema.version, resource: r });
+            map.insert(
+                r.type_name(),
+                Registered {
+                    ty: schema.value_type(),
+                    version: schema.version,
+                    resource: r,
+                },
+            );
         }
-        let provider = super::Schema { version: 0, description: String::new(), attributes: vec![] };
+        let provider = super::Schema {
+            version: 0,
+            description: String::new(),
+            attributes: vec![],
+        };
         let schema = pb::get_provider_schema::Response {
             provider: Some(provider.to_proto()),
             resource_schemas: schemas,
             server_capabilities: Some(capabilities()),
             ..Default::default()
         };
-        ProviderService { resources: Arc::new(map), schema: Arc::new(schema) }
+        ProviderService {
+            resources: Arc::new(map),
+            schema: Arc::new(schema),
+        }
     }
 
     fn get(&self, type_name: &str) -> Result<&Registered, Diags> {
         self.resources.get(type_name).ok_or_else(|| {
             vec![Diagnostic::error(
                 "Unknown resource type",
-                format!("This provider has no resource type {type_name:?}. Known: {}.", self.names()),
+                format!(
+                    "This provider has no resource type {type_name:?}. Known: {}.",
+                    self.names()
+                ),
             )]
         })
     }
 
     fn names(&self) -> String {
-        self.resources.keys().copied().collect::<Vec<_>>().join(", ")
+        self.resources
+            .keys()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -80,7 +101,11 @@ impl ProviderService {
 fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, Diags>) -> Result<T, Diags> {
     let start = std::time::Instant::now();
     let result = catch_unwind(AssertUnwindSafe(f));
-    tracing::debug!(rpc = what, elapsed_us = start.elapsed().as_micros() as u64, "handled");
+    tracing::debug!(
+        rpc = what,
+        elapsed_us = start.elapsed().as_micros() as u64,
+        "handled"
+    );
     match result {
         Ok(r) => r,
         Err(panic) => {
@@ -99,7 +124,12 @@ fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, Diags>) -> Result<T, Diags
 }
 
 fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diags> {
-    let bad = |e: value::DecodeError| vec![Diagnostic::error("Unreadable value from Terraform", format!("Could not decode {what}: {e}"))];
+    let bad = |e: value::DecodeError| {
+        vec![Diagnostic::error(
+            "Unreadable value from Terraform",
+            format!("Could not decode {what}: {e}"),
+        )]
+    };
     match dv {
         Some(d) if !d.msgpack.is_empty() => value::from_msgpack(&d.msgpack, ty).map_err(bad),
         Some(d) if !d.json.is_empty() => value::from_json(&d.json, ty).map_err(bad),
@@ -108,12 +138,18 @@ fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value,
 }
 
 fn encode(v: &Value, ty: &Type) -> pb::DynamicValue {
-    pb::DynamicValue { msgpack: value::to_msgpack(v, ty), json: vec![] }
+    pb::DynamicValue {
+        msgpack: value::to_msgpack(v, ty),
+        json: vec![],
+    }
 }
 
 /// The answer to a call about a kind of object this provider has none of (yet).
 fn none_of(kind: &str, plural: &str, name: &str) -> Diagnostic {
-    Diagnostic::error(format!("Unknown {kind}"), format!("This provider has no {plural}; {name:?} is not one."))
+    Diagnostic::error(
+        format!("Unknown {kind}"),
+        format!("This provider has no {plural}; {name:?} is not one."),
+    )
 }
 
 fn diags(d: &[Diagnostic]) -> Vec<pb::Diagnostic> {
@@ -124,19 +160,27 @@ type Rpc<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl ProviderRpc for ProviderService {
-    async fn get_metadata(&self, _: Request<pb::get_metadata::Request>) -> Rpc<pb::get_metadata::Response> {
+    async fn get_metadata(
+        &self,
+        _: Request<pb::get_metadata::Request>,
+    ) -> Rpc<pb::get_metadata::Response> {
         Ok(Response::new(pb::get_metadata::Response {
             server_capabilities: Some(capabilities()),
             resources: self
                 .resources
                 .keys()
-                .map(|n| pb::get_metadata::ResourceMetadata { type_name: n.to_string() })
+                .map(|n| pb::get_metadata::ResourceMetadata {
+                    type_name: n.to_string(),
+                })
                 .collect(),
             ..Default::default()
         }))
     }
 
-    async fn get_provider_schema(&self, _: Request<pb::get_provider_schema::Request>) -> Rpc<pb::get_provider_schema::Response> {
+    async fn get_provider_schema(
+        &self,
+        _: Request<pb::get_provider_schema::Request>,
+    ) -> Rpc<pb::get_provider_schema::Response> {
         Ok(Response::new((*self.schema).clone()))
     }
 
@@ -158,7 +202,9 @@ impl ProviderRpc for ProviderService {
             Ok(reg.resource.validate(&config))
         })
         .unwrap_or_else(|e| e);
-        Ok(Response::new(pb::validate_resource_config::Response { diagnostics: diags(&d) }))
+        Ok(Response::new(pb::validate_resource_config::Response {
+            diagnostics: diags(&d),
+        }))
     }
 
     async fn validate_data_resource_config(
@@ -167,7 +213,9 @@ impl ProviderRpc for ProviderService {
     ) -> Rpc<pb::validate_data_resource_config::Response> {
         let name = req.into_inner().type_name;
         let d = none_of("data source", "data sources", &name);
-        Ok(Response::new(pb::validate_data_resource_config::Response { diagnostics: diags(&[d]) }))
+        Ok(Response::new(pb::validate_data_resource_config::Response {
+            diagnostics: diags(&[d]),
+        }))
     }
 
     async fn upgrade_resource_state(
@@ -202,8 +250,14 @@ impl ProviderRpc for ProviderService {
             Ok((v, reg.ty.clone(), vec![]))
         });
         Ok(Response::new(match out {
-            Ok((v, ty, d)) => pb::upgrade_resource_state::Response { upgraded_state: Some(encode(&v, &ty)), diagnostics: diags(&d) },
-            Err(d) => pb::upgrade_resource_state::Response { upgraded_state: None, diagnostics: diags(&d) },
+            Ok((v, ty, d)) => pb::upgrade_resource_state::Response {
+                upgraded_state: Some(encode(&v, &ty)),
+                diagnostics: diags(&d),
+            },
+            Err(d) => pb::upgrade_resource_state::Response {
+                upgraded_state: None,
+                diagnostics: diags(&d),
+            },
         }))
     }
 
@@ -219,15 +273,27 @@ impl ProviderRpc for ProviderService {
         req: Request<pb::upgrade_resource_identity::Request>,
     ) -> Rpc<pb::upgrade_resource_identity::Response> {
         let name = req.into_inner().type_name;
-        let d = Diagnostic::error("Resource identity not supported", format!("{name:?} has no identity schema in this provider."));
-        Ok(Response::new(pb::upgrade_resource_identity::Response { upgraded_identity: None, diagnostics: diags(&[d]) }))
+        let d = Diagnostic::error(
+            "Resource identity not supported",
+            format!("{name:?} has no identity schema in this provider."),
+        );
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            upgraded_identity: None,
+            diagnostics: diags(&[d]),
+        }))
     }
 
-    async fn configure_provider(&self, _: Request<pb::configure_provider::Request>) -> Rpc<pb::configure_provider::Response> {
+    async fn configure_provider(
+        &self,
+        _: Request<pb::configure_provider::Request>,
+    ) -> Rpc<pb::configure_provider::Response> {
         Ok(Response::new(Default::default()))
     }
 
-    async fn read_resource(&self, req: Request<pb::read_resource::Request>) -> Rpc<pb::read_resource::Response> {
+    async fn read_resource(
+        &self,
+        req: Request<pb::read_resource::Request>,
+    ) -> Rpc<pb::read_resource::Response> {
         let r = req.into_inner();
         let out = guard("ReadResource", || {
             let reg = self.get(&r.type_name)?;
@@ -236,9 +302,19 @@ impl ProviderRpc for ProviderService {
             Ok((encode(&v, &reg.ty), d))
         });
         Ok(Response::new(match out {
-            Ok((v, d)) => pb::read_resource::Response { new_state: Some(v), diagnostics: diags(&d), private: r.private, ..Default::default() },
+            Ok((v, d)) => pb::read_resource::Response {
+                new_state: Some(v),
+                diagnostics: diags(&d),
+                private: r.private,
+                ..Default::default()
+            },
             // On error Terraform keeps the prior state: hand it back unchanged.
-            Err(d) => pb::read_resource::Response { new_state: r.current_state, diagnostics: diags(&d), private: r.private, ..Default::default() },
+            Err(d) => pb::read_resource::Response {
+                new_state: r.current_state,
+                diagnostics: diags(&d),
+                private: r.private,
+                ..Default::default()
+            },
         }))
     }
 
@@ -265,7 +341,10 @@ impl ProviderRpc for ProviderService {
                 diagnostics: diags(&resp.diagnostics),
                 ..Default::default()
             },
-            Err(d) => pb::plan_resource_change::Response { diagnostics: diags(&d), ..Default::default() },
+            Err(d) => pb::plan_resource_change::Response {
+                diagnostics: diags(&d),
+                ..Default::default()
+            },
         }))
     }
 
@@ -292,7 +371,11 @@ impl ProviderRpc for ProviderService {
                 ..Default::default()
             },
             // A failed apply keeps the prior state exactly as it was.
-            Err(d) => pb::apply_resource_change::Response { new_state: r.prior_state, diagnostics: diags(&d), ..Default::default() },
+            Err(d) => pb::apply_resource_change::Response {
+                new_state: r.prior_state,
+                diagnostics: diags(&d),
+                ..Default::default()
+            },
         }))
     }
 
@@ -315,11 +398,17 @@ impl ProviderRpc for ProviderService {
                 }],
                 ..Default::default()
             },
-            Err(d) => pb::import_resource_state::Response { diagnostics: diags(&d), ..Default::default() },
+            Err(d) => pb::import_resource_state::Response {
+                diagnostics: diags(&d),
+                ..Default::default()
+            },
         }))
     }
 
-    async fn move_resource_state(&self, req: Request<pb::move_resource_state::Request>) -> Rpc<pb::move_resource_state::Response> {
+    async fn move_resource_state(
+        &self,
+        req: Request<pb::move_resource_state::Request>,
+    ) -> Rpc<pb::move_resource_state::Response> {
         let r = req.into_inner();
         let d = Diagnostic::error(
             "Move not supported",
@@ -328,13 +417,22 @@ impl ProviderRpc for ProviderService {
                 r.source_type_name, r.source_provider_address, r.target_type_name
             ),
         );
-        Ok(Response::new(pb::move_resource_state::Response { diagnostics: diags(&[d]), ..Default::default() }))
+        Ok(Response::new(pb::move_resource_state::Response {
+            diagnostics: diags(&[d]),
+            ..Default::default()
+        }))
     }
 
-    async fn read_data_source(&self, req: Request<pb::read_data_source::Request>) -> Rpc<pb::read_data_source::Response> {
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Rpc<pb::read_data_source::Response> {
         let name = req.into_inner().type_name;
         let d = none_of("data source", "data sources", &name);
-        Ok(Response::new(pb::read_data_source::Response { diagnostics: diags(&[d]), ..Default::default() }))
+        Ok(Response::new(pb::read_data_source::Response {
+            diagnostics: diags(&[d]),
+            ..Default::default()
+        }))
     }
 
     async fn validate_ephemeral_resource_config(
@@ -343,7 +441,11 @@ impl ProviderRpc for ProviderService {
     ) -> Rpc<pb::validate_ephemeral_resource_config::Response> {
         let name = req.into_inner().type_name;
         let d = none_of("ephemeral resource", "ephemeral resources", &name);
-        Ok(Response::new(pb::validate_ephemeral_resource_config::Response { diagnostics: diags(&[d]) }))
+        Ok(Response::new(
+            pb::validate_ephemeral_resource_config::Response {
+                diagnostics: diags(&[d]),
+            },
+        ))
     }
 
     async fn open_ephemeral_resource(
@@ -352,7 +454,10 @@ impl ProviderRpc for ProviderService {
     ) -> Rpc<pb::open_ephemeral_resource::Response> {
         let name = req.into_inner().type_name;
         let d = none_of("ephemeral resource", "ephemeral resources", &name);
-        Ok(Response::new(pb::open_ephemeral_resource::Response { diagnostics: diags(&[d]), ..Default::default() }))
+        Ok(Response::new(pb::open_ephemeral_resource::Response {
+            diagnostics: diags(&[d]),
+            ..Default::default()
+        }))
     }
 
     async fn renew_ephemeral_resource(
@@ -369,19 +474,31 @@ impl ProviderRpc for ProviderService {
         Ok(Response::new(Default::default()))
     }
 
-    async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Rpc<pb::get_functions::Response> {
+    async fn get_functions(
+        &self,
+        _: Request<pb::get_functions::Request>,
+    ) -> Rpc<pb::get_functions::Response> {
         Ok(Response::new(Default::default()))
     }
 
-    async fn call_function(&self, req: Request<pb::call_function::Request>) -> Rpc<pb::call_function::Response> {
+    async fn call_function(
+        &self,
+        req: Request<pb::call_function::Request>,
+    ) -> Rpc<pb::call_function::Response> {
         let name = req.into_inner().name;
         Ok(Response::new(pb::call_function::Response {
             result: None,
-            error: Some(pb::FunctionError { text: format!("This provider has no function {name:?}."), function_argument: None }),
+            error: Some(pb::FunctionError {
+                text: format!("This provider has no function {name:?}."),
+                function_argument: None,
+            }),
         }))
     }
 
-    async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Rpc<pb::stop_provider::Response> {
+    async fn stop_provider(
+        &self,
+        _: Request<pb::stop_provider::Request>,
+    ) -> Rpc<pb::stop_provider::Response> {
         // Every call is short and CPU-bound: there is nothing in flight to stop.
         Ok(Response::new(Default::default()))
     }
@@ -407,7 +524,10 @@ pub struct Stdio;
 #[tonic::async_trait]
 impl gp::grpc_stdio_server::GrpcStdio for Stdio {
     type StreamStdioStream = Pin<Box<dyn Stream<Item = Result<gp::StdioData, Status>> + Send>>;
-    async fn stream_stdio(&self, _: Request<gp::Empty>) -> Result<Response<Self::StreamStdioStream>, Status> {
+    async fn stream_stdio(
+        &self,
+        _: Request<gp::Empty>,
+    ) -> Result<Response<Self::StreamStdioStream>, Status> {
         Ok(Response::new(Box::pin(tokio_stream::empty())))
     }
 }
@@ -422,7 +542,9 @@ impl gp::grpc_broker_server::GrpcBroker for Broker {
         &self,
         _: Request<tonic::Streaming<gp::ConnInfo>>,
     ) -> Result<Response<Self::StartStreamStream>, Status> {
-        Err(Status::unimplemented("this provider brokers no connections"))
+        Err(Status::unimplemented(
+            "this provider brokers no connections",
+        ))
     }
 }
 
@@ -440,7 +562,11 @@ mod tests {
             "test_panicky"
         }
         fn schema(&self) -> Schema {
-            Schema { version: 0, description: String::new(), attributes: vec![Attribute::new("x", Type::String, Mode::Optional, "x")] }
+            Schema {
+                version: 0,
+                description: String::new(),
+                attributes: vec![Attribute::new("x", Type::String, Mode::Optional, "x")],
+            }
         }
         fn validate(&self, _: &Value) -> Vec<Diagnostic> {
             vec![]
@@ -471,7 +597,11 @@ mod tests {
             ..Default::default()
         };
         for _ in 0..2 {
-            let r = svc.plan_resource_change(Request::new(req())).await.expect("a diagnostic, not a gRPC error").into_inner();
+            let r = svc
+                .plan_resource_change(Request::new(req()))
+                .await
+                .expect("a diagnostic, not a gRPC error")
+                .into_inner();
             assert_eq!(r.diagnostics.len(), 1);
             assert!(r.diagnostics[0].summary.contains("Provider bug"));
             assert!(r.diagnostics[0].detail.contains("boom"));
@@ -485,7 +615,10 @@ mod tests {
         let r = svc
             .plan_resource_change(Request::new(pb::plan_resource_change::Request {
                 type_name: "test_panicky".into(),
-                config: Some(pb::DynamicValue { msgpack: vec![0xc1, 0xff], json: vec![] }),
+                config: Some(pb::DynamicValue {
+                    msgpack: vec![0xc1, 0xff],
+                    json: vec![],
+                }),
                 ..Default::default()
             }))
             .await
@@ -493,7 +626,10 @@ mod tests {
             .into_inner();
         assert!(r.diagnostics[0].summary.contains("Unreadable value"));
         let r = svc
-            .validate_resource_config(Request::new(pb::validate_resource_config::Request { type_name: "nope".into(), ..Default::default() }))
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "nope".into(),
+                ..Default::default()
+            }))
             .await
             .unwrap()
             .into_inner();

@@ -25,12 +25,18 @@ pub fn terraform_bin() -> PathBuf {
         }
     }
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/terraform");
-    assert!(venv.is_file(), "no Terraform found: run scripts/setup-terraform.sh (or put terraform/tofu on PATH)");
+    assert!(
+        venv.is_file(),
+        "no Terraform found: run scripts/setup-terraform.sh (or put terraform/tofu on PATH)"
+    );
     venv
 }
 
 pub fn provider_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_terraform-provider-ipam")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_BIN_EXE_terraform-provider-ipam"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub const PROVIDERS: &str = r#"terraform {
@@ -51,11 +57,16 @@ impl Out {
     /// Asserts success and returns self.
     #[track_caller]
     pub fn ok(self) -> Out {
-        assert_eq!(self.code, 0, "terraform failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "terraform failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
     pub fn json(&self) -> Json {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -73,7 +84,10 @@ impl Workdir {
     }
 
     pub fn empty() -> Workdir {
-        let dir = tempfile::Builder::new().prefix("ipam-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("ipam-e2e-")
+            .tempdir()
+            .unwrap();
         let cli_config = dir.path().join(".terraformrc");
         std::fs::write(
             &cli_config,
@@ -141,14 +155,19 @@ impl Workdir {
     }
 
     pub fn apply(&self) -> Out {
-        self.tf(&["apply", "-no-color", "-input=false", "-auto-approve"]).ok()
+        self.tf(&["apply", "-no-color", "-input=false", "-auto-approve"])
+            .ok()
     }
 
     /// Asserts that a plan right now shows no changes (exit code 0 of -detailed-exitcode).
     #[track_caller]
     pub fn assert_no_changes(&self) {
         let out = self.tf(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
-        assert_eq!(out.code, 0, "expected no changes:\n{}\n{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.code, 0,
+            "expected no changes:\n{}\n{}",
+            out.stdout, out.stderr
+        );
     }
 
     /// The current state as `terraform show -json`.
@@ -192,7 +211,12 @@ pub fn planned(plan: &Json, address: &str) -> Json {
 pub fn actions(plan: &Json, address: &str) -> Vec<String> {
     for rc in plan["resource_changes"].as_array().into_iter().flatten() {
         if rc["address"] == address {
-            return rc["change"]["actions"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+            return rc["change"]["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
         }
     }
     panic!("{address} not in plan")
@@ -202,7 +226,11 @@ pub fn actions(plan: &Json, address: &str) -> Vec<String> {
 pub fn cidrs(pool: &Json) -> std::collections::BTreeMap<String, String> {
     pool["allocations"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v["cidr"].as_str().unwrap_or("?").to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v["cidr"].as_str().unwrap_or("?").to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
