@@ -50,6 +50,37 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (r#"cidrs = ["10.0.0.0/16"]
   strategy = "random""#, "Invalid strategy", "best_fit", "strategy"),
+    // An impossible request is caught at validate, naming the largest block.
+    (
+        "cidrs = [\"10.0.0.0/16\", \"10.9.0.0/20\"]\n  allocations = { big = { prefix_length = 8 } }",
+        "Allocation larger than the pool",
+        "larger than the largest block of the pool's cidrs (10.0.0.0/16)",
+        "prefix_length = 8",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  allocations = { g = { prefix_length = 24, grow_to = 12 } }",
+        "Allocation larger than the pool",
+        "may grow to a /12",
+        "grow_to = 12",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  allocations = { g = { prefix_length = 22, grow_to = 24 } }",
+        "grow_to smaller than the allocation",
+        "may grow only to /24",
+        "grow_to = 24",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  allocations = { g = { cidr = \"10.0.0.0/24\", grow_to = 22 } }",
+        "grow_to with a pinned cidr",
+        "pins 10.0.0.0/24",
+        "grow_to = 22",
+    ),
+    (
+        "cidrs = [\"10.0.0.0/16\"]\n  release_hold = \"30 days\"",
+        "Invalid release_hold",
+        "such as \"720h\"",
+        "release_hold",
+    ),
     (
         "cidrs = [\"10.0.0.0/16\"]\n  min_prefix_length = 24\n  max_prefix_length = 20",
         "Invalid allocation rules",

@@ -812,7 +812,7 @@ impl Pool {
         //    taken by a pin or no longer valid (the hold ends).
         let mut held: BTreeMap<String, IpNet> = BTreeMap::new();
         for (name, net) in &prior.held {
-            if requests.contains_key(name) || prior.ledger.contains_key(name) {
+            if requests.contains_key(name) {
                 continue;
             }
             if let Ok((s, e)) = self.validity(net, &taken) {

@@ -114,7 +114,7 @@ impl Resource for AllocationResource {
                 "allow_move",
                 Type::Bool,
                 Mode::Optional,
-                "Allow the entry's CIDR to differ from the one this handle holds. Without it, a moved or resized entry fails the plan.",
+                "Allow the entry's CIDR to differ from the one this handle holds. Without it, a moved or shrunk entry fails the plan; growth in place (a larger block at the same start, as clouds expand a subnet) passes.",
             ),
             Attribute::new("id", Type::String, Mode::Computed, "`<pool_id>/<name>`."),
             Attribute::new("pool_id", Type::String, Mode::Computed, "The `id` of the pool the allocation belongs to."),
@@ -260,7 +260,10 @@ impl Resource for AllocationResource {
                 }
             };
             if let Value::String(held) = prior.get("cidr") {
-                if held != c && config.get("allow_move").as_bool() != Some(true) {
+                // Growth in place (a superset at the same start, as a cloud expands a
+                // subnet) is not a move; any other change of block is.
+                let grown_in_place = held.parse::<IpNet>().is_ok_and(|h| h.network() == net.network() && net.contains(&h));
+                if held != c && !grown_in_place && config.get("allow_move").as_bool() != Some(true) {
                     return PlanResponse {
                         diagnostics: vec![Diagnostic::error(
                             "Allocation moved",
