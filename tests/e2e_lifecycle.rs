@@ -42,8 +42,14 @@ fn regression_float_utilization_was_a_perpetual_diff() {
     // The second sequence of the issue: shrink one, add two, remove one.
     w.config(
         &ISSUE_7
-            .replace("n02 = { prefix_length = 25 }", "n02 = { prefix_length = 27 }")
-            .replace("    n07 = { prefix_length = 22 }\n", "    n08 = { prefix_length = 26 }\n    n09 = { prefix_length = 21 }\n"),
+            .replace(
+                "n02 = { prefix_length = 25 }",
+                "n02 = { prefix_length = 27 }",
+            )
+            .replace(
+                "    n07 = { prefix_length = 22 }\n",
+                "    n08 = { prefix_length = 26 }\n    n09 = { prefix_length = 21 }\n",
+            ),
     );
     w.apply();
     w.assert_no_changes();
@@ -60,7 +66,10 @@ fn state_of_schema_version_1_upgrades_with_no_changes() {
     let inst = &mut state["resources"][0]["instances"][0];
     inst["schema_version"] = 1.into();
     let attrs = inst["attributes"].as_object_mut().unwrap();
-    attrs.insert("utilization".into(), serde_json::from_str("0.12745098039215683").unwrap());
+    attrs.insert(
+        "utilization".into(),
+        serde_json::from_str("0.12745098039215683").unwrap(),
+    );
     for k in ["capacity", "held_addresses", "released", "release_hold"] {
         attrs.remove(k);
     }
@@ -94,10 +103,19 @@ resource "ipam_pool" "v6" {
     w.apply();
     w.assert_no_changes();
     let v6 = w.resource("ipam_pool.v6");
-    assert_eq!(v6["total_addresses"], "340282366920938463463374607431768211456");
+    assert_eq!(
+        v6["total_addresses"],
+        "340282366920938463463374607431768211456"
+    );
     // 2^127 + 2^80
-    assert_eq!(v6["allocated_addresses"], "170141183460470440657506918345058811904");
-    assert_eq!(v6["allocations"]["site"]["address_count"], "1208925819614629174706176");
+    assert_eq!(
+        v6["allocated_addresses"],
+        "170141183460470440657506918345058811904"
+    );
+    assert_eq!(
+        v6["allocations"]["site"]["address_count"],
+        "1208925819614629174706176"
+    );
     assert_eq!(v6["utilization"].to_string(), "0.5");
     let v4 = w.resource("ipam_pool.v4");
     assert_eq!(v4["total_addresses"], "4294967296");
@@ -117,7 +135,10 @@ resource "ipam_pool" "p" {
     );
     let after = planned(&w.plan_json(&[]), "ipam_pool.p");
     // Free: 10.0.0.160/27 and 10.0.0.192/26.
-    assert_eq!(after["free_cidrs"], serde_json::json!(["10.0.0.160/27", "10.0.0.192/26"]));
+    assert_eq!(
+        after["free_cidrs"],
+        serde_json::json!(["10.0.0.160/27", "10.0.0.192/26"])
+    );
     assert_eq!(after["largest_free_prefix_length"], 26);
     let cap = after["capacity"].as_object().unwrap();
     assert_eq!(cap.len(), 7, "{cap:?}"); // /26 through /32
@@ -151,7 +172,10 @@ fn a_subnet_grows_twice_in_place() {
     w.apply();
     let before = w.resource("ipam_pool.p");
     let start = before["allocations"]["nodes"]["network_address"].clone();
-    assert_eq!(before["allocations"]["nodes"]["growth_cidr"], format!("{}/20", start.as_str().unwrap()));
+    assert_eq!(
+        before["allocations"]["nodes"]["growth_cidr"],
+        format!("{}/20", start.as_str().unwrap())
+    );
     // The room is held: 4096 - 256 addresses, neither allocated nor free.
     assert_eq!(before["held_addresses"], "3840");
     let others = cidrs(&before);
@@ -159,7 +183,10 @@ fn a_subnet_grows_twice_in_place() {
         w.config(&GROW.replace("NODES", prefix));
         let plan = w.plan_json(&[]);
         let after = planned(&plan, "ipam_pool.p");
-        assert_eq!(after["allocations"]["nodes"]["network_address"], start, "moved growing to /{prefix}");
+        assert_eq!(
+            after["allocations"]["nodes"]["network_address"], start,
+            "moved growing to /{prefix}"
+        );
         assert_eq!(after["allocations"]["nodes"]["address_count"], count);
         assert_eq!(actions(&plan, "ipam_allocation.nodes"), ["update"]);
         w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
@@ -169,7 +196,10 @@ fn a_subnet_grows_twice_in_place() {
         assert_eq!(now["plain"], others["plain"]);
     }
     assert_eq!(w.resource("ipam_pool.p")["held_addresses"], "0");
-    assert_eq!(w.resource("ipam_allocation.nodes")["cidr"], format!("{}/20", start.as_str().unwrap()));
+    assert_eq!(
+        w.resource("ipam_allocation.nodes")["cidr"],
+        format!("{}/20", start.as_str().unwrap())
+    );
 }
 
 /// Without `grow_to`, growth keeps the start when the larger block there is free.
@@ -217,7 +247,10 @@ ENTRIES  }
 "#;
 
 fn hold_config(hold: &str, entries: &[(&str, u8)]) -> String {
-    let e: String = entries.iter().map(|(n, p)| format!("    {n} = {{ prefix_length = {p} }}\n")).collect();
+    let e: String = entries
+        .iter()
+        .map(|(n, p)| format!("    {n} = {{ prefix_length = {p} }}\n"))
+        .collect();
     HOLD.replace("HOLD", hold).replace("ENTRIES", &e)
 }
 
@@ -233,16 +266,33 @@ fn release_hold_keeps_a_removed_block_out_of_reuse() {
     // Remove b: it moves to `released`, its stamps unknown at plan and set at apply.
     w.config(&hold_config("720h", &[("a", 26)]));
     let plan = w.plan_json(&[]);
-    let rc = plan["resource_changes"].as_array().unwrap().iter().find(|r| r["address"] == "ipam_pool.p").unwrap();
+    let rc = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "ipam_pool.p")
+        .unwrap();
     assert_eq!(rc["change"]["after"]["released"]["b"]["cidr"], b.as_str());
-    assert_eq!(rc["change"]["after_unknown"]["released"]["b"]["hold_until"], true);
+    assert_eq!(
+        rc["change"]["after_unknown"]["released"]["b"]["hold_until"],
+        true
+    );
     let before_apply = SystemTime::now() - Duration::from_secs(1);
     w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
     let pool = w.resource("ipam_pool.p");
     let released = &pool["released"]["b"];
-    let (at, until) = (time_of(&released["released_at"]), time_of(&released["hold_until"]));
-    assert!(at >= before_apply && at <= SystemTime::now(), "released_at {released}");
-    assert_eq!(until.duration_since(at).unwrap(), Duration::from_secs(720 * 3600));
+    let (at, until) = (
+        time_of(&released["released_at"]),
+        time_of(&released["hold_until"]),
+    );
+    assert!(
+        at >= before_apply && at <= SystemTime::now(),
+        "released_at {released}"
+    );
+    assert_eq!(
+        until.duration_since(at).unwrap(),
+        Duration::from_secs(720 * 3600)
+    );
     assert_eq!(pool["held_addresses"], "64");
     assert_eq!(pool["allocated_addresses"], "64");
     // Inside the hold, with nothing changed: an empty plan.
@@ -293,7 +343,8 @@ fn a_hold_expires_at_the_first_refresh_after_it() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     // The refresh drops the expired hold; the plan itself is empty.
     w.assert_no_changes();
-    w.tf(&["apply", "-no-color", "-auto-approve", "-refresh-only"]).ok();
+    w.tf(&["apply", "-no-color", "-auto-approve", "-refresh-only"])
+        .ok();
     let pool = w.resource("ipam_pool.p");
     assert_eq!(pool["released"], serde_json::json!({}));
     assert_eq!(pool["held_addresses"], "0");
@@ -308,7 +359,8 @@ fn a_hold_expires_at_the_first_refresh_after_it() {
 /// pool's map, hold or not.
 #[test]
 fn a_handle_on_a_released_entry_still_fails_its_plan() {
-    let handle = "\nresource \"ipam_allocation\" \"b\" {\n  entry = ipam_pool.p.allocations[\"b\"]\n}\n";
+    let handle =
+        "\nresource \"ipam_allocation\" \"b\" {\n  entry = ipam_pool.p.allocations[\"b\"]\n}\n";
     let w = Workdir::new(&(hold_config("720h", &[("a", 26), ("b", 26)]) + handle));
     w.apply();
     w.config(&(hold_config("720h", &[("a", 26)]) + handle));
@@ -318,6 +370,9 @@ fn a_handle_on_a_released_entry_still_fails_its_plan() {
     // Remove the handle with the entry: the block is held, the handle forgotten.
     w.config(&hold_config("720h", &[("a", 26)]));
     w.apply();
-    assert_eq!(w.resource("ipam_pool.p")["released"]["b"]["cidr"], "10.0.0.64/26");
+    assert_eq!(
+        w.resource("ipam_pool.p")["released"]["b"]["cidr"],
+        "10.0.0.64/26"
+    );
     w.assert_no_changes();
 }

@@ -262,8 +262,11 @@ impl Resource for AllocationResource {
             if let Value::String(held) = prior.get("cidr") {
                 // Growth in place (a superset at the same start, as a cloud expands a
                 // subnet) is not a move; any other change of block is.
-                let grown_in_place = held.parse::<IpNet>().is_ok_and(|h| h.network() == net.network() && net.contains(&h));
-                if held != c && !grown_in_place && config.get("allow_move").as_bool() != Some(true) {
+                let grown_in_place = held
+                    .parse::<IpNet>()
+                    .is_ok_and(|h| h.network() == net.network() && net.contains(&h));
+                if held != c && !grown_in_place && config.get("allow_move").as_bool() != Some(true)
+                {
                     return PlanResponse {
                         diagnostics: vec![Diagnostic::error(
                             "Allocation moved",

@@ -131,6 +131,26 @@ Placement: new and changed requests go largest first, then by name, into the tig
 free block (`strategy = "best_fit"`), or the lowest (`lowest`) or highest (`highest`) one.
 The same configuration and state give the same CIDRs on any machine, at any `-parallelism`.
 
+## The ledger over time
+
+- **No perpetual diff.** After any edit and an apply, the next plan is empty. Every
+  computed value survives Terraform's state round trip exactly: counts are strings,
+  and `utilization` is a decimal rounded to 6 places, which Terraform stores as written.
+- **Growing without renumbering.** Growing an allocation's `prefix_length` keeps its
+  start when the larger aligned block there is free (the only growth GCP's
+  `expandIpCidrRange` accepts: a superset of the old range), and a handle's guard lets
+  that pass. `grow_to` makes it certain: the allocation starts a free block of that size
+  and the rest (`growth_cidr`) is held for it alone.
+- **Release holds.** With `release_hold = "720h"`, a removed allocation's block moves to
+  `released` and nobody else gets it until `hold_until`; re-adding the name gets it back.
+  Use it while routes, firewall rules and peerings may still name a freed range. The
+  stamps are set at apply and holds expire at the first refresh after `hold_until`
+  (never in a plan; with `-refresh=false` nothing expires).
+- **Capacity.** `held_addresses` counts growth room and held blocks, which are neither
+  allocated nor free; `capacity` says how many more blocks of each size fit.
+- The whole address space (`0.0.0.0/0`, `::/0`) is a valid pool. A request larger than
+  every block of `cidrs` fails at `terraform validate`.
+
 ## Known limits that Terraform imposes
 
 - Duplicate allocation keys are resolved by Terraform before the provider sees them:

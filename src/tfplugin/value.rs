@@ -467,10 +467,108 @@ pub fn convert_json(j: &serde_json::Value, ty: &Type, path: &str) -> Result<Valu
     }
 }
 
+/// What Terraform does with a value it receives, for tests: it reads the msgpack
+/// against the type (numbers into exact decimals) and writes the state as JSON, each
+/// number as its decimal text (Go's `big.Float.Text('f', -1)`: for a float64, the
+/// shortest text that reads back as it).
+#[cfg(test)]
+pub(crate) fn terraform_state_text(bytes: &[u8], ty: &Type) -> String {
+    fn conv(v: rmpv::Value, ty: &Type) -> String {
+        use rmpv::Value as M;
+        match (v, ty) {
+            (M::Nil, _) => "null".into(),
+            (M::Boolean(b), _) => b.to_string(),
+            (M::Integer(i), _) => i.to_string(),
+            (M::F64(f), _) => format!("{f}"),
+            (M::String(s), Type::Number) => s.into_str().unwrap_or_default(),
+            (M::String(s), _) => {
+                serde_json::to_string(s.as_str().unwrap_or_default()).unwrap_or_default()
+            }
+            (M::Array(items), Type::List(t) | Type::Set(t)) => {
+                format!(
+                    "[{}]",
+                    items
+                        .into_iter()
+                        .map(|i| conv(i, t))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+            (M::Map(entries), t) => {
+                let parts: Vec<String> = entries
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let key = k.as_str().unwrap_or_default().to_string();
+                        let et = match t {
+                            Type::Map(e) => e.as_ref().clone(),
+                            Type::Object(attrs) => {
+                                attrs.get(&key).cloned().unwrap_or(Type::Dynamic)
+                            }
+                            _ => Type::Dynamic,
+                        };
+                        format!(
+                            "{}:{}",
+                            serde_json::to_string(&key).unwrap_or_default(),
+                            conv(v, &et)
+                        )
+                    })
+                    .collect();
+                format!("{{{}}}", parts.join(","))
+            }
+            (other, _) => panic!("Terraform would not store {other:?}"),
+        }
+    }
+    let raw = rmpv::decode::read_value(&mut &bytes[..]).expect("valid msgpack");
+    conv(raw, ty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A number that is not a float64 arrives as decimal text in a msgpack string and
+    /// must go back as exactly that text, not as the nearest float64.
+    #[test]
+    fn decimal_text_goes_back_byte_for_byte() {
+        for text in [
+            "0.12745098039215683",
+            "0.1",
+            "1e-7",
+            "123456789012345678901234567890",
+        ] {
+            let wire = to_msgpack(&Value::Number(Number::Decimal(text.into())), &Type::Number);
+            let back = from_msgpack(&wire, &Type::Number).unwrap();
+            assert_eq!(to_msgpack(&back, &Type::Number), wire, "{text}");
+        }
+        // From stored state (JSON), too: the text is kept, not rounded to a float64.
+        let v = from_json(b"0.12745098039215683", &Type::Number).unwrap();
+        assert_eq!(
+            v,
+            Value::Number(Number::Decimal("0.12745098039215683".into()))
+        );
+        assert_eq!(from_json(b"24", &Type::Number).unwrap(), Value::int(24));
+    }
+
+    /// Regression (issue 7): the float64 a provider sends comes back from the state as
+    /// decimal text; reading that text as a float64 gave the stored value, but without
+    /// `arbitrary_precision` serde_json's fast float parser could land one unit in the
+    /// last place away, so the prior never equalled the fresh plan.
+    #[test]
+    fn regression_state_number_text_is_not_reparsed_as_a_float() {
+        let text = terraform_state_text(
+            &to_msgpack(
+                &Value::Number(Number::Float(8320.0 / 65280.0)),
+                &Type::Number,
+            ),
+            &Type::Number,
+        );
+        assert_eq!(text, "0.12745098039215685");
+        assert_eq!(
+            from_json(text.as_bytes(), &Type::Number).unwrap(),
+            Value::Number(Number::Decimal(text.clone()))
+        );
+    }
 
     fn sample_type() -> Type {
         let entry: BTreeMap<String, Type> = [

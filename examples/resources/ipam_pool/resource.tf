@@ -8,6 +8,11 @@ resource "ipam_pool" "example" {
   cidrs    = ["10.0.0.0/16"]
   reserved = ["10.0.0.0/24"] # gateways and appliances
 
+  # Routes, firewall rules and peerings often still name a range after its subnet is
+  # gone: hold a removed allocation's block for 30 days before anyone else gets it.
+  # Re-adding the same name within the hold gets the same block back.
+  release_hold = "720h"
+
   allocations = {
     web = { prefix_length = 24 }
     db  = { cidr = "10.0.9.0/24", description = "existing subnet, pinned" }

@@ -45,7 +45,9 @@ resource "ipam_pool" "cluster" {
   cidrs = [var.block.cidr]
   allocations = {
     pods     = { prefix_length = var.sizes.pods, description = "Pods (secondary)" }
-    nodes    = { prefix_length = var.sizes.nodes, description = "Nodes (primary)" }
+    # The node subnet may grow 4x in place (GCP expands a primary range only to a
+    # superset): the room is held now, so a later, larger prefix never moves it.
+    nodes    = { prefix_length = var.sizes.nodes, grow_to = var.sizes.nodes - 2, description = "Nodes (primary)" }
     services = { prefix_length = var.sizes.services, description = "Services (secondary)" }
   }
 }
