@@ -141,7 +141,11 @@ fn edit(rng: &mut Rng, m: &mut Model, state: &Json) -> Option<(String, Vec<Strin
         0 | 1 => {
             let name = m.new_name();
             // Now and then a block too large for what is left (or for the pool).
-            let p = if rng.below(6) == 0 { rng.range(18, 21) } else { rng.range(22, 28) };
+            let p = if rng.below(6) == 0 {
+                rng.range(18, 21)
+            } else {
+                rng.range(22, 28)
+            };
             let e = if rng.below(3) == 0 {
                 Entry::Grow(p, p - rng.range(0, 2))
             } else {
