@@ -688,7 +688,6 @@ impl Pool {
         let mut ledger: Vec<(&str, IpNet)> = Vec::with_capacity(requests.len());
         // Everything claimed so far: allocations, growth room, held blocks.
         let mut taken: Occupied<Owner> = Occupied::default();
-        let mut held_total = Count::ZERO;
         let mut growth: BTreeMap<String, IpNet> = BTreeMap::new();
         let mut no_room: Vec<String> = Vec::new();
 
@@ -800,8 +799,6 @@ impl Pool {
         for (name, net, g) in kept_growable {
             match self.claim_room(name, net, g, &mut taken) {
                 Some(room) => {
-                    held_total += block_count(self.family.bits(), room.prefix_len())
-                        - block_count(self.family.bits(), net.prefix_len());
                     growth.insert(name.to_string(), room);
                 }
                 None => no_room.push(name.to_string()),
@@ -817,7 +814,6 @@ impl Pool {
             }
             if let Ok((s, e)) = self.validity(net, &taken) {
                 taken.insert(s, e, (name.as_str(), *net));
-                held_total += block_count(self.family.bits(), net.prefix_len());
                 held.insert(name.clone(), *net);
             }
         }
@@ -839,8 +835,6 @@ impl Pool {
             if let Some(g) = g {
                 match self.claim_room(name, grown, g, &mut taken) {
                     Some(room) => {
-                        held_total += block_count(self.family.bits(), room.prefix_len())
-                            - block_count(self.family.bits(), p);
                         growth.insert(name.to_string(), room);
                     }
                     None => no_room.push(name.to_string()),
@@ -857,8 +851,6 @@ impl Pool {
                 Some(start) => {
                     ledger.push((name, net_from(self.family, start, p)));
                     if g.is_some() {
-                        held_total += block_count(self.family.bits(), len)
-                            - block_count(self.family.bits(), p);
                         growth.insert(name.to_string(), net_from(self.family, start, len));
                     }
                 }
@@ -878,7 +870,22 @@ impl Pool {
             .map(|(n, c)| (n.to_string(), c))
             .collect();
         no_room.sort_unstable();
-        let utilization = self.utilization_of(&free, held_total);
+        // Held: the rest of each growth room, and every block on hold.
+        let bits = self.family.bits();
+        let rooms: Count = growth
+            .iter()
+            .filter_map(|(name, room)| {
+                Some(
+                    block_count(bits, room.prefix_len())
+                        - block_count(bits, ledger.get(name)?.prefix_len()),
+                )
+            })
+            .sum();
+        let holds: Count = held
+            .values()
+            .map(|net| block_count(bits, net.prefix_len()))
+            .sum();
+        let utilization = self.utilization_of(&free, rooms + holds);
         Ok(Outcome {
             ledger,
             growth,

@@ -34,6 +34,17 @@ const FIGURES: &[(&str, &str)] = &[
     ("free_addresses", "Allocatable addresses neither allocated nor held, as a string."),
 ];
 
+/// The pool-level arguments, as a configuration, a state or an import ID holds them.
+const ARGUMENTS: &[&str] = &[
+    "cidrs",
+    "reserved",
+    "min_prefix_length",
+    "max_prefix_length",
+    "default_prefix_length",
+    "strategy",
+    "release_hold",
+];
+
 /// Computed attributes of the pool besides `id` and the allocations' facts.
 const COMPUTED: &[&str] = &[
     "total_addresses",
@@ -330,15 +341,7 @@ impl Resource for PoolResource {
             let j: serde_json::Value = serde_json::from_str(trimmed)
                 .map_err(|e| bad(format!("The ID is not valid JSON: {e}")))?;
             let ty = self.schema().value_type();
-            for key in [
-                "cidrs",
-                "reserved",
-                "min_prefix_length",
-                "max_prefix_length",
-                "default_prefix_length",
-                "strategy",
-                "release_hold",
-            ] {
+            for &key in ARGUMENTS {
                 if let (Some(v), Type::Object(attrs)) = (j.get(key), &ty) {
                     let v = crate::tfplugin::value::convert_json(v, &attrs[key], key)
                         .map_err(|e| bad(e.to_string()))?;
@@ -927,16 +930,8 @@ fn plan_object(
 fn base_object(config: &Value, id: &Value) -> BTreeMap<String, Value> {
     let mut obj = BTreeMap::new();
     obj.insert("id".into(), id.clone());
-    for k in [
-        "cidrs",
-        "reserved",
-        "min_prefix_length",
-        "max_prefix_length",
-        "default_prefix_length",
-        "strategy",
-        "release_hold",
-    ] {
-        obj.insert(k.into(), config.get(k).clone());
+    for k in ARGUMENTS {
+        obj.insert(k.to_string(), config.get(k).clone());
     }
     obj
 }
