@@ -5,7 +5,7 @@
 terraform {
   required_version = ">= 1.6"
   required_providers {
-    ipam = { source = "ipam-rs/ipam" }
+    ipam = { source = "ipam-rs/ipam", version = "~> 0.1" }
   }
 }
 

@@ -1,7 +1,8 @@
 terraform {
   required_providers {
     ipam = {
-      source = "ipam-rs/ipam"
+      source  = "ipam-rs/ipam"
+      version = "~> 0.1"
     }
   }
 }

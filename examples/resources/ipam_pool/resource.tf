@@ -1,6 +1,6 @@
 terraform {
   required_providers {
-    ipam = { source = "ipam-rs/ipam" }
+    ipam = { source = "ipam-rs/ipam", version = "~> 0.1" }
   }
 }
 
