@@ -1,8 +1,10 @@
 #!/bin/sh
 # Runs every test: allocator unit and property tests, protocol tests, doctests, and
-# the end-to-end tests in which real Terraform drives the built provider.
+# the end-to-end tests in which real Terraform drives the built provider, and the store
+# and shared-ledger tests against a private PostgreSQL cluster they start themselves.
 set -e
 cd "$(dirname "$0")/.."
+./scripts/setup-postgres.sh
 IPAM_TERRAFORM=$(./scripts/setup-terraform.sh)
 export IPAM_TERRAFORM
 echo "Terraform: $IPAM_TERRAFORM ($("$IPAM_TERRAFORM" version | head -n 1))"

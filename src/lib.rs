@@ -16,6 +16,7 @@
 
 pub mod alloc;
 pub mod provider;
+pub mod store;
 pub mod tfplugin;
 
 use std::io::Write;

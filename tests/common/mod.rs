@@ -6,6 +6,8 @@
 //! `ipam-rs/ipam` at the provider binary cargo built for these tests.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
