@@ -42,4 +42,9 @@ fn every_attribute_has_a_description() {
     for r in ipam::provider::resources() {
         check(&r.schema().attributes, r.type_name());
     }
+    for d in ipam::provider::data_sources() {
+        check(&d.schema().attributes, d.type_name());
+    }
+    let provider = ipam::tfplugin::ProviderConfig::schema(&ipam::provider::config::IpamProvider);
+    check(&provider.attributes, "provider");
 }

@@ -14,7 +14,16 @@ fn has_modules(w: &Workdir) -> bool {
 }
 
 fn full_cycle(rel: &str) -> Workdir {
-    let w = Workdir::copy_of(rel);
+    cycle(Workdir::copy_of(rel))
+}
+
+/// A copy of an example whose provider reads a fresh database of the test cluster.
+fn with_database(rel: &str) -> Workdir {
+    let db = common::pg::cluster().new_database("example");
+    Workdir::copy_of(rel).with_env("IPAM_DATABASE_URL", &common::pg::cluster().url(&db))
+}
+
+fn cycle(w: Workdir) -> Workdir {
     if has_modules(&w) {
         w.tf(&["get", "-no-color"]).ok();
     }
@@ -52,6 +61,7 @@ fn run_import_sh(w: &Workdir) {
         .env("PATH", path)
         .env("TF_CLI_CONFIG_FILE", w.path().join(".terraformrc"))
         .env("CHECKPOINT_DISABLE", "1")
+        .envs(w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
         .unwrap();
     assert!(
@@ -124,22 +134,109 @@ fn every_example_directory_is_covered() {
             dirs.push(p.file_name().unwrap().to_string_lossy().into());
         }
     }
-    for e in std::fs::read_dir(root.join("resources")).unwrap() {
-        dirs.push(format!(
-            "resources/{}",
-            e.unwrap().file_name().to_string_lossy()
-        ));
+    for sub in ["resources", "data-sources", "shared"] {
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            dirs.push(format!(
+                "{sub}/{}",
+                e.unwrap().file_name().to_string_lossy()
+            ));
+        }
     }
     dirs.sort();
     assert_eq!(
         dirs,
         [
+            "data-sources/ipam_shared_pool",
             "eks",
             "gke",
             "provider",
             "resources/ipam_allocation",
-            "resources/ipam_pool"
+            "resources/ipam_pool",
+            "resources/ipam_shared_allocations",
+            "resources/ipam_shared_pool",
+            "shared/network",
+            "shared/team-a",
+            "shared/team-b",
         ],
         "a new example needs a test here"
     );
+}
+
+#[test]
+fn shared_resource_examples_apply_and_import() {
+    let w = cycle(with_database("examples/resources/ipam_shared_pool"));
+    w.tf(&["state", "rm", "ipam_shared_pool.corp"]).ok();
+    run_import_sh(&w);
+    w.assert_no_changes();
+    destroy(&w);
+
+    let w = cycle(with_database("examples/resources/ipam_shared_allocations"));
+    let nodes = w.tf(&["output", "-raw", "nodes"]).ok().stdout;
+    assert!(
+        nodes.starts_with("10.") && nodes.ends_with("/20"),
+        "{nodes}"
+    );
+    w.tf(&["state", "rm", "ipam_shared_allocations.team_a"])
+        .ok();
+    run_import_sh(&w);
+    w.assert_no_changes();
+    destroy(&w);
+
+    let w = cycle(with_database("examples/data-sources/ipam_shared_pool"));
+    let util = w.tf(&["output", "-raw", "utilization"]).ok().stdout;
+    assert_eq!(util, "0");
+    destroy(&w);
+}
+
+/// The network team's state and two team states, the teams applying at once.
+#[test]
+fn shared_example_three_states_one_pool() {
+    let db = common::pg::cluster().new_database("example_shared");
+    let url = common::pg::cluster().url(&db);
+    let state = |rel: &str| Workdir::copy_of(rel).with_env("IPAM_DATABASE_URL", &url);
+    let network = cycle(state("examples/shared/network"));
+    let (a, b) = (
+        state("examples/shared/team-a"),
+        state("examples/shared/team-b"),
+    );
+    let (a, b) = std::thread::scope(|s| {
+        let ta = s.spawn(|| cycle(a));
+        let tb = s.spawn(|| cycle(b));
+        (ta.join().unwrap(), tb.join().unwrap())
+    });
+    let subnets = a.tf(&["output", "-json", "subnets"]).ok().json();
+    let gke = common::cidrs(&a.resource("ipam_shared_allocations.team_a"));
+    let vpcs = b.tf(&["output", "-json", "vpcs"]).ok().json();
+    let mut blocks: Vec<ipnet::IpNet> = gke.values().map(|c| c.parse().unwrap()).collect();
+    for v in vpcs.as_object().unwrap().values() {
+        blocks.push(v.as_str().unwrap().parse().unwrap());
+    }
+    // Each cluster's ranges are carved from its own block.
+    for (name, block) in &gke {
+        let block: ipnet::IpNet = block.parse().unwrap();
+        let nodes: ipnet::IpNet = subnets[name]["ip_cidr_range"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(block.contains(&nodes), "{nodes} not in {block}");
+    }
+    for (i, x) in blocks.iter().enumerate() {
+        for y in &blocks[i + 1..] {
+            assert!(!x.contains(y) && !y.contains(x), "{x} overlaps {y}");
+        }
+    }
+    network
+        .tf(&["apply", "-refresh-only", "-no-color", "-auto-approve"])
+        .ok();
+    let util: f64 = network
+        .tf(&["output", "-raw", "utilization"])
+        .ok()
+        .stdout
+        .parse()
+        .unwrap();
+    assert!(util > 0.0);
+    destroy(&a);
+    destroy(&b);
+    destroy(&network);
 }

@@ -7,5 +7,10 @@ terraform {
   }
 }
 
-# The provider takes no configuration: the ledger lives in the Terraform state.
-provider "ipam" {}
+# With no arguments, the ledger lives in the Terraform state (ipam_pool). The shared
+# ledger (ipam_shared_pool, ipam_shared_allocations) needs a PostgreSQL database:
+# database_url here (from a sensitive variable) or the environment variable
+# IPAM_DATABASE_URL.
+provider "ipam" {
+  reservation_ttl = "24h"
+}

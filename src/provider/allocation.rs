@@ -11,7 +11,8 @@ use super::common::{self, facts_values, FACTS};
 use crate::alloc::{Count, Facts};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{
-    ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value,
+    ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
+    ReadRequest, ReadResponse, Resource, Type, Value,
 };
 
 pub struct AllocationResource;
@@ -179,12 +180,36 @@ impl Resource for AllocationResource {
         diags
     }
 
-    fn read(&self, state: Value) -> (Value, Vec<Diagnostic>) {
+    fn read(&self, req: ReadRequest, _: &Context) -> ReadResponse {
+        let (state, diagnostics) = self.refresh(req.state);
+        ReadResponse {
+            state,
+            diagnostics,
+            private: None,
+        }
+    }
+
+    fn plan(&self, req: PlanRequest, _: &Context) -> PlanResponse {
+        self.plan_pure(req)
+    }
+
+    fn apply(&self, req: ApplyRequest, _: &Context) -> ApplyResponse {
+        let (state, diagnostics) = self.apply_pure(req);
+        ApplyResponse::new(state, diagnostics)
+    }
+
+    fn import(&self, id: &str, _: &Context) -> Result<Value, Vec<Diagnostic>> {
+        self.import_pure(id)
+    }
+}
+
+impl AllocationResource {
+    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
         // A handle holds no external object: the state is the truth.
         (state, vec![])
     }
 
-    fn plan(&self, req: PlanRequest) -> PlanResponse {
+    fn plan_pure(&self, req: PlanRequest) -> PlanResponse {
         if req.proposed.is_null() {
             return PlanResponse {
                 planned: Value::Null,
@@ -304,7 +329,7 @@ impl Resource for AllocationResource {
         }
     }
 
-    fn apply(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
+    fn apply_pure(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
         if !req.planned.is_wholly_known() {
             return (
                 req.prior,
@@ -318,7 +343,7 @@ impl Resource for AllocationResource {
         (req.planned, vec![])
     }
 
-    fn import(&self, id: &str) -> Result<Value, Vec<Diagnostic>> {
+    fn import_pure(&self, id: &str) -> Result<Value, Vec<Diagnostic>> {
         let (pool_id, name) = id.split_once('/').filter(|(p, n)| !p.is_empty() && !n.is_empty()).ok_or_else(|| {
             vec![Diagnostic::error(
                 "Invalid import ID",

@@ -76,6 +76,7 @@ fn attribute_sections(out: &mut String, attrs: &[Attribute], prefix: &str) {
                     )
                 }
             };
+            let ty = if a.sensitive { format!("{ty}, Sensitive") } else { ty };
             let _ = writeln!(out, "- `{}` ({ty}) {}{link}", a.name, a.description);
         }
     }
@@ -127,6 +128,14 @@ allocations overlap, and an allocation keeps its block while its own request is 
   (`entry = ipam_pool.x.allocations["name"]`): its CIDR, the usable range a cloud leaves,
   and a guard that fails the plan if the allocation moves.
 
+For teams that outgrow one state, the **shared ledger** keeps a pool in PostgreSQL
+(`database_url`): the network team's state holds an
+[`ipam_shared_pool`](resources/shared_pool.md), and any number of other states allocate
+from it with [`ipam_shared_allocations`](resources/shared_allocations.md), with no pull
+request to the network team, no duplicate CIDR, and CIDRs still known at plan. The data
+source [`ipam_shared_pool`](data-sources/shared_pool.md) reads every owner's blocks. See
+the [shared ledger guide](guides/shared-ledger.md).
+
 Placement: new and changed requests go largest first, then by name, into the tightest
 free block (`strategy = "best_fit"`), or the lowest (`lowest`) or highest (`highest`) one.
 The same configuration and state give the same CIDRs on any machine, at any `-parallelism`.
@@ -169,6 +178,14 @@ The same configuration and state give the same CIDRs on any machine, at any `-pa
   bottom stays whole. `strategy = "lowest"` fills from the start instead.
 - Terraform before 1.15 shows errors about one allocation's `prefix_length` or `cidr` at
   the resource block rather than at the allocation's line.
+- Shared ledger: a saved plan applied after its reservations expired (`reservation_ttl`)
+  and another state took its blocks meets Terraform's "Provider produced inconsistent
+  final plan ... This is a bug in the provider". It is not a bug: the plan Terraform makes
+  again in the apply cannot give the blocks the saved plan showed. Plan again, or raise
+  `reservation_ttl`.
+- Shared ledger: in the configuration that creates an `ipam_shared_pool`, its owners must
+  write `pool = ipam_shared_pool.<name>.id`; their CIDRs are then unknown in that first
+  plan and placed in the apply (the one exception to known-at-plan).
 "#;
 
 /// `docs/index.md`.
@@ -180,7 +197,31 @@ pub fn index_page(root: &Path) -> String {
     if let Some(example) = read(root, "examples/provider/provider.tf") {
         let _ = writeln!(out, "\n## Example Usage\n\n```terraform\n{example}\n```");
     }
-    let _ = writeln!(out, "\n## Schema\n\nThe provider block takes no arguments.");
+    let _ = writeln!(out, "\n## Schema");
+    attribute_sections(
+        &mut out,
+        &crate::tfplugin::ProviderConfig::schema(&super::config::IpamProvider).attributes,
+        "",
+    );
+    out
+}
+
+/// The page of one data source type.
+pub fn data_source_page(root: &Path, type_name: &str, schema: &Schema) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "---\npage_title: \"{type_name} Data Source - terraform-provider-ipam\"\nsubcategory: \"\"\ndescription: |-\n  {}\n---\n\n# {type_name} (Data Source)\n\n{}",
+        schema.description, schema.description
+    );
+    if let Some(example) = read(
+        root,
+        &format!("examples/data-sources/{type_name}/data-source.tf"),
+    ) {
+        let _ = writeln!(out, "\n## Example Usage\n\n```terraform\n{example}\n```");
+    }
+    let _ = writeln!(out, "\n<!-- schema generated from the provider's schema descriptions by scripts/gen-docs.sh -->\n## Schema");
+    attribute_sections(&mut out, &schema.attributes, "");
     out
 }
 
@@ -224,6 +265,13 @@ pub fn render(root: &Path) -> Vec<(String, String)> {
         pages.push((
             format!("docs/resources/{short}.md"),
             resource_page(root, r.type_name(), &r.schema()),
+        ));
+    }
+    for d in super::data_sources() {
+        let short = d.type_name().trim_start_matches("ipam_");
+        pages.push((
+            format!("docs/data-sources/{short}.md"),
+            data_source_page(root, d.type_name(), &d.schema()),
         ));
     }
     pages

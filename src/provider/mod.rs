@@ -3,24 +3,35 @@
 
 pub mod allocation;
 pub mod common;
+pub mod config;
 pub mod docs;
 pub mod hold;
+pub mod ledger;
 pub mod pool;
+pub mod shared_allocations;
+pub mod shared_pool;
 
 use std::sync::Arc;
 
 use crate::tfplugin::server::ProviderService;
-use crate::tfplugin::Resource;
+use crate::tfplugin::{DataSource, Resource};
 
 /// Every resource this provider serves.
 pub fn resources() -> Vec<Arc<dyn Resource>> {
     vec![
         Arc::new(pool::PoolResource),
         Arc::new(allocation::AllocationResource),
+        Arc::new(shared_pool::SharedPoolResource),
+        Arc::new(shared_allocations::SharedAllocationsResource),
     ]
+}
+
+/// Every data source this provider serves.
+pub fn data_sources() -> Vec<Arc<dyn DataSource>> {
+    vec![Arc::new(shared_pool::SharedPoolData)]
 }
 
 /// The provider's gRPC service with every resource registered.
 pub fn service() -> ProviderService {
-    ProviderService::new(resources())
+    ProviderService::new(Arc::new(config::IpamProvider), resources(), data_sources())
 }

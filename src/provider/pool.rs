@@ -9,13 +9,15 @@ use ipnet::IpNet;
 
 use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
 use super::hold;
+use super::ledger::{self, growable, ledger_of};
 use crate::alloc::{
     self, AllocError, Family, Outcome, Pool, Prior, Request, Rules, Strategy, Utilization,
 };
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::value::Number;
 use crate::tfplugin::{
-    ApplyRequest, AttrPath, Diagnostic, PlanRequest, PlanResponse, Resource, Type, Value,
+    ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
+    ReadRequest, ReadResponse, Resource, Type, Value,
 };
 
 pub struct PoolResource;
@@ -24,7 +26,7 @@ pub struct PoolResource;
 /// 2 the ledger lifecycle (`grow_to`, `release_hold`, `capacity`, decimal `utilization`).
 pub const SCHEMA_VERSION: i64 = 2;
 
-const FIGURES: &[(&str, &str)] = &[
+pub(super) const FIGURES: &[(&str, &str)] = &[
     ("total_addresses", "Addresses in `cidrs` minus those in `reserved`: the allocatable space, as a string."),
     ("allocated_addresses", "Addresses held by allocations, as a string."),
     (
@@ -185,7 +187,31 @@ impl Resource for PoolResource {
         Ok(refresh_figures(v))
     }
 
-    fn read(&self, state: Value) -> (Value, Vec<Diagnostic>) {
+    fn read(&self, req: ReadRequest, _: &Context) -> ReadResponse {
+        let (state, diagnostics) = self.refresh(req.state);
+        ReadResponse {
+            state,
+            diagnostics,
+            private: None,
+        }
+    }
+
+    fn plan(&self, req: PlanRequest, _: &Context) -> PlanResponse {
+        self.plan_pure(req)
+    }
+
+    fn apply(&self, req: ApplyRequest, _: &Context) -> ApplyResponse {
+        let (state, diagnostics) = self.apply_pure(req);
+        ApplyResponse::new(state, diagnostics)
+    }
+
+    fn import(&self, id: &str, _: &Context) -> Result<Value, Vec<Diagnostic>> {
+        self.import_pure(id)
+    }
+}
+
+impl PoolResource {
+    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
         if state.is_null() {
             return (state, vec![]);
         }
@@ -204,7 +230,7 @@ impl Resource for PoolResource {
         (expire_holds(state, SystemTime::now()), warnings)
     }
 
-    fn plan(&self, req: PlanRequest) -> PlanResponse {
+    fn plan_pure(&self, req: PlanRequest) -> PlanResponse {
         if req.proposed.is_null() {
             return PlanResponse {
                 planned: Value::Null,
@@ -280,7 +306,7 @@ impl Resource for PoolResource {
         }
     }
 
-    fn apply(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
+    fn apply_pure(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
         let Value::Object(mut state) = req.planned else {
             return (Value::Null, vec![]);
         };
@@ -324,7 +350,7 @@ impl Resource for PoolResource {
         (state, vec![])
     }
 
-    fn import(&self, id: &str) -> Result<Value, Vec<Diagnostic>> {
+    fn import_pure(&self, id: &str) -> Result<Value, Vec<Diagnostic>> {
         let bad = |detail: String| {
             vec![Diagnostic::error(
                 "Invalid import ID",
@@ -431,24 +457,6 @@ fn strings(v: &Value) -> Vec<String> {
         .iter()
         .filter_map(|e| e.as_str().map(str::to_string))
         .collect()
-}
-
-/// The ledger stored in a state: name -> CIDR, and the names whose CIDR is unreadable.
-fn ledger_of(state: &Value) -> (BTreeMap<String, IpNet>, Vec<String>) {
-    let mut ledger = BTreeMap::new();
-    let mut unreadable = Vec::new();
-    if let Some(entries) = state.get("allocations").entries() {
-        for (name, e) in entries {
-            // Parsed leniently: host bits are kept so that drift checks can see them.
-            match e.get("cidr").as_str().map(|s| s.trim().parse::<IpNet>()) {
-                Some(Ok(net)) => {
-                    ledger.insert(name.clone(), net);
-                }
-                _ => unreadable.push(name.clone()),
-            }
-        }
-    }
-    (ledger, unreadable)
 }
 
 /// The released blocks on hold in a state, by name.
@@ -587,13 +595,6 @@ fn refresh_figures(state: Value) -> Value {
     }
 }
 
-fn growable(prefix: Option<u8>, grow_to: Option<u8>) -> Request {
-    match grow_to {
-        Some(grow_to) => Request::Growable { prefix, grow_to },
-        None => Request::Size(prefix),
-    }
-}
-
 /// The pool described by a stored state, ignoring its requests.
 fn pool_of_state(state: &Value) -> Option<Pool> {
     let mut diags = Vec::new();
@@ -606,15 +607,19 @@ fn pool_of_state(state: &Value) -> Option<Pool> {
 }
 
 /// The pool-level arguments of a configuration or state.
-struct PoolParts {
-    cidrs: Vec<IpNet>,
-    reserved: Vec<IpNet>,
-    rules: Rules,
-    strategy: Strategy,
-    hold: Option<Duration>,
+pub(super) struct PoolParts {
+    pub cidrs: Vec<IpNet>,
+    pub reserved: Vec<IpNet>,
+    pub rules: Rules,
+    pub strategy: Strategy,
+    pub hold: Option<Duration>,
 }
 
-fn read_pool_parts(v: &Value, diags: &mut Vec<Diagnostic>, unknown: &mut bool) -> PoolParts {
+pub(super) fn read_pool_parts(
+    v: &Value,
+    diags: &mut Vec<Diagnostic>,
+    unknown: &mut bool,
+) -> PoolParts {
     let mut cidrs = Vec::new();
     match v.get("cidrs") {
         Value::Unknown => *unknown = true,
@@ -732,72 +737,7 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
     } = read_pool_parts(v, &mut diags, &mut unknown);
 
     // Requests: read even when the pool is unknown, to report bad input early.
-    let mut requests = Some(BTreeMap::new());
-    let mut pins: Vec<(String, IpNet)> = Vec::new();
-    match v.get("allocations") {
-        Value::Unknown => requests = None,
-        allocs => {
-            for (name, e) in allocs.entries().into_iter().flatten() {
-                let path = AttrPath::attr("allocations").key(name);
-                if e.is_unknown() {
-                    requests = None;
-                    continue;
-                }
-                let (prefix, grow_to) = match (
-                    prefix_of(e.get("prefix_length"), path.clone().then("prefix_length")),
-                    prefix_of(e.get("grow_to"), path.clone().then("grow_to")),
-                ) {
-                    (Ok(p), Ok(g)) => (p, g),
-                    (p, g) => {
-                        diags.extend(p.err().into_iter().chain(g.err()));
-                        continue;
-                    }
-                };
-                let req = match e.get("cidr") {
-                    Value::Unknown => None,
-                    Value::String(s) => match alloc::parse_cidr(s) {
-                        Ok(net) => {
-                            if let Some(p) = prefix.filter(|p| *p != net.prefix_len()) {
-                                diags.push(
-                                    Diagnostic::error(
-                                        "Conflicting prefix_length and cidr",
-                                        format!("Allocation {name:?} pins {net} (a /{}) but asks for prefix_length {p}. Give one of them, or make them agree.", net.prefix_len()),
-                                    )
-                                    .at(path.clone().then("prefix_length")),
-                                );
-                            }
-                            if !e.get("grow_to").is_null() {
-                                diags.push(
-                                    Diagnostic::error(
-                                        "grow_to with a pinned cidr",
-                                        format!("Allocation {name:?} pins {net}, so the allocator holds no room for it to grow into. Remove grow_to, or pin the larger block you mean to grow into."),
-                                    )
-                                    .at(path.clone().then("grow_to")),
-                                );
-                            }
-                            pins.push((name.clone(), net));
-                            Some(Request::Pinned(net))
-                        }
-                        Err(e) => {
-                            diags.push(alloc_diag(&e).at(path.clone().then("cidr")));
-                            continue;
-                        }
-                    },
-                    _ if e.get("prefix_length").is_unknown() || e.get("grow_to").is_unknown() => {
-                        None
-                    }
-                    _ => Some(growable(prefix, grow_to)),
-                };
-                match (req, requests.as_mut()) {
-                    (Some(r), Some(map)) => {
-                        map.insert(name.clone(), r);
-                    }
-                    (None, _) => requests = None,
-                    _ => {}
-                }
-            }
-        }
-    }
+    let (requests, pins) = ledger::read_requests(v, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -829,16 +769,7 @@ fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
             diags.push(alloc_diag(&e).at(AttrPath::attr("reserved")));
         }
     }
-    for (name, net) in &pins {
-        if Family::of(net) != family {
-            let e = AllocError::MixedFamilies {
-                family,
-                other: *net,
-                other_family: Family::of(net),
-            };
-            diags.push(alloc_diag(&e).at(AttrPath::attr("allocations").key(name).then("cidr")));
-        }
-    }
+    ledger::check_pin_families(family, &pins, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -901,28 +832,7 @@ fn plan_object(
     facts: impl Fn(&str) -> BTreeMap<String, Value>,
 ) -> Value {
     let mut obj = base_object(config, id);
-    let allocations = match config.get("allocations") {
-        Value::Map(entries) => Value::Map(
-            entries
-                .iter()
-                .map(|(name, e)| {
-                    let mut o = facts(name);
-                    for k in ["cidr", "prefix_length"] {
-                        if !e.get(k).is_null() {
-                            o.insert(k.into(), e.get(k).clone());
-                        }
-                    }
-                    for k in ["description", "grow_to"] {
-                        o.insert(k.into(), e.get(k).clone());
-                    }
-                    o.insert("name".into(), Value::str(name.clone()));
-                    o.insert("pool_id".into(), id.clone());
-                    (name.clone(), Value::Object(o))
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    };
+    let allocations = ledger::allocations_value(config, id, facts);
     obj.insert("allocations".into(), allocations);
     Value::Object(obj)
 }
@@ -938,7 +848,7 @@ fn base_object(config: &Value, id: &Value) -> BTreeMap<String, Value> {
 
 /// Sets the utilization figures. Every number is one Terraform stores exactly: whole
 /// numbers, and `utilization` as decimal text (see [`Number`]).
-fn with_figures(v: Value, u: &Utilization) -> Value {
+pub(super) fn with_figures(v: Value, u: &Utilization) -> Value {
     let Value::Object(mut obj) = v else { return v };
     obj.insert("total_addresses".into(), Value::str(u.total.to_string()));
     obj.insert(
@@ -992,10 +902,11 @@ mod tests {
     /// Plans and applies `body` on top of `prior`; returns the new state.
     fn apply(prior: &Value, body: &str) -> Value {
         let config = config(body);
-        let plan = PoolResource.plan(PlanRequest {
+        let plan = PoolResource.plan_pure(PlanRequest {
             prior: prior.clone(),
             proposed: config.clone(),
             config: config.clone(),
+            prior_private: vec![],
         });
         assert!(
             plan.diagnostics
@@ -1004,10 +915,11 @@ mod tests {
             "{:?}",
             plan.diagnostics
         );
-        let (state, diags) = PoolResource.apply(ApplyRequest {
+        let (state, diags) = PoolResource.apply_pure(ApplyRequest {
             prior: prior.clone(),
             planned: plan.planned,
             config,
+            planned_private: vec![],
         });
         assert!(diags.is_empty(), "{diags:?}");
         state
@@ -1035,10 +947,11 @@ mod tests {
             assert_eq!(to_msgpack(&back, &ty), bytes, "{body}");
             // And a plan on that state, with the same configuration, is the same value.
             let cfg = config(body);
-            let again = PoolResource.plan(PlanRequest {
+            let again = PoolResource.plan_pure(PlanRequest {
                 prior: back.clone(),
                 proposed: cfg.clone(),
                 config: cfg,
+                prior_private: vec![],
             });
             assert_eq!(
                 again.planned, back,
@@ -1071,10 +984,11 @@ mod tests {
         .unwrap();
         assert_eq!(back, state);
         let cfg = config(without_b);
-        let again = PoolResource.plan(PlanRequest {
+        let again = PoolResource.plan_pure(PlanRequest {
             prior: back.clone(),
             proposed: cfg.clone(),
             config: cfg,
+            prior_private: vec![],
         });
         assert_eq!(again.planned, back);
     }

@@ -32,6 +32,89 @@ pub use diag::{AttrPath, Diagnostic, Severity};
 pub use schema::{Attribute, Mode, Schema};
 pub use value::{Type, Value};
 
+/// What every resource call receives besides its request: what `ConfigureProvider`
+/// made of the provider block (opaque to this layer; the provider downcasts it), and
+/// the stop signal of `StopProvider`.
+#[derive(Clone)]
+pub struct Context {
+    pub configured: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Context {
+    /// A context with nothing configured and no stop, for tests and pure resources.
+    pub fn unconfigured() -> Context {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        // The sender may go: `stop` then never fires.
+        drop(tx);
+        Context {
+            configured: None,
+            stop: rx,
+        }
+    }
+
+    /// The configured provider data, if it is a `T`.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.configured.as_ref()?.downcast_ref::<T>()
+    }
+
+    /// Runs I/O from a resource method (which is synchronous) on the runtime serving
+    /// this call. `None` when Terraform asked the provider to stop first.
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
+        let mut stop = self.stop.clone();
+        let run = async move {
+            tokio::select! {
+                r = fut => Some(r),
+                _ = stop.wait_for(|s| *s) => None,
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| h.block_on(run))
+            }
+            // Outside a runtime (unit tests): a private one.
+            _ => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?
+                .block_on(run),
+        }
+    }
+}
+
+/// The provider block: its schema, validation, and `ConfigureProvider`.
+pub trait ProviderConfig: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    /// Checks the provider block; unknown values must be tolerated.
+    fn validate(&self, config: &Value) -> Vec<Diagnostic>;
+    /// Turns the provider block into the data every later call gets in its
+    /// [`Context`]. Must not do I/O that can fail on the user's behalf: a diagnostic
+    /// here points at the provider block (and Terraform prints its source lines).
+    fn configure(
+        &self,
+        config: &Value,
+    ) -> (
+        Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
+        Vec<Diagnostic>,
+    );
+}
+
+/// `ReadResource`, decoded.
+#[derive(Debug, Clone)]
+pub struct ReadRequest {
+    pub state: Value,
+    /// The resource's private state, as the last apply or read left it.
+    pub private: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReadResponse {
+    pub state: Value,
+    /// `None` keeps the private state as it was.
+    pub private: Option<Vec<u8>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// `PlanResourceChange`, decoded. `prior` is null on create, `proposed` and `config`
 /// are null on destroy.
 #[derive(Debug, Clone)]
@@ -39,6 +122,7 @@ pub struct PlanRequest {
     pub prior: Value,
     pub proposed: Value,
     pub config: Value,
+    pub prior_private: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -46,6 +130,8 @@ pub struct PlanResponse {
     pub planned: Value,
     pub requires_replace: Vec<AttrPath>,
     pub diagnostics: Vec<Diagnostic>,
+    /// `None` keeps the prior private state.
+    pub planned_private: Option<Vec<u8>>,
 }
 
 /// `ApplyResourceChange`, decoded. `planned` is null on destroy.
@@ -54,10 +140,32 @@ pub struct ApplyRequest {
     pub prior: Value,
     pub planned: Value,
     pub config: Value,
+    pub planned_private: Vec<u8>,
 }
 
-/// One managed resource type. Each method is a pure function of its arguments:
-/// Terraform starts a fresh process per walk and re-plans in the apply walk.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyResponse {
+    /// The new state: exactly the planned values, or null on destroy.
+    pub state: Value,
+    /// `None` keeps the planned private state.
+    pub private: Option<Vec<u8>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ApplyResponse {
+    pub fn new(state: Value, diagnostics: Vec<Diagnostic>) -> ApplyResponse {
+        ApplyResponse {
+            state,
+            private: None,
+            diagnostics,
+        }
+    }
+}
+
+/// One managed resource type. Resources without I/O are pure functions of their
+/// arguments; those with I/O reach it through the [`Context`]. Either way nothing is
+/// kept in process memory between calls: Terraform starts a fresh process per walk and
+/// re-plans in the apply walk.
 pub trait Resource: Send + Sync + 'static {
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
@@ -71,10 +179,19 @@ pub trait Resource: Send + Sync + 'static {
             .map_err(|e| vec![Diagnostic::error("Unreadable stored state", e.to_string())])
     }
     /// Refreshes a stored state; returns the state to keep and any drift warnings.
-    fn read(&self, state: Value) -> (Value, Vec<Diagnostic>);
-    fn plan(&self, req: PlanRequest) -> PlanResponse;
+    fn read(&self, req: ReadRequest, ctx: &Context) -> ReadResponse;
+    fn plan(&self, req: PlanRequest, ctx: &Context) -> PlanResponse;
     /// Returns the new state: exactly the planned values, or null on destroy.
-    fn apply(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>);
+    fn apply(&self, req: ApplyRequest, ctx: &Context) -> ApplyResponse;
     /// Turns an import ID into a state.
-    fn import(&self, id: &str) -> Result<Value, Vec<Diagnostic>>;
+    fn import(&self, id: &str, ctx: &Context) -> Result<Value, Vec<Diagnostic>>;
+}
+
+/// One data source type.
+pub trait DataSource: Send + Sync + 'static {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    fn validate(&self, config: &Value) -> Vec<Diagnostic>;
+    /// Reads the data source; returns its whole value.
+    fn read(&self, config: Value, ctx: &Context) -> (Value, Vec<Diagnostic>);
 }

@@ -12,7 +12,9 @@ use tonic::{Request, Response, Status};
 
 use super::diag::{has_errors, Diagnostic};
 use super::value::{self, Type, Value};
-use super::{ApplyRequest, PlanRequest, Resource};
+use super::{
+    ApplyRequest, Context, DataSource, PlanRequest, ProviderConfig, ReadRequest, Resource,
+};
 use crate::tfplugin::proto::plugin as gp;
 use crate::tfplugin::proto::tfplugin6 as pb;
 use crate::tfplugin::proto::tfplugin6::provider_server::Provider as ProviderRpc;
@@ -25,11 +27,23 @@ struct Registered {
     version: i64,
 }
 
-/// The tfplugin6 `Provider` service over a set of resources.
+struct RegisteredData {
+    source: Arc<dyn DataSource>,
+    ty: Type,
+}
+
+type Configured = Option<Arc<dyn std::any::Any + Send + Sync>>;
+
+/// The tfplugin6 `Provider` service over a provider block, resources and data sources.
 #[derive(Clone)]
 pub struct ProviderService {
+    provider: Arc<dyn ProviderConfig>,
+    provider_ty: Type,
     resources: Arc<BTreeMap<&'static str, Registered>>,
+    data_sources: Arc<BTreeMap<&'static str, RegisteredData>>,
     schema: Arc<pb::get_provider_schema::Response>,
+    configured: Arc<std::sync::RwLock<Configured>>,
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 fn capabilities() -> pb::ServerCapabilities {
@@ -44,7 +58,11 @@ fn capabilities() -> pb::ServerCapabilities {
 }
 
 impl ProviderService {
-    pub fn new(resources: Vec<Arc<dyn Resource>>) -> ProviderService {
+    pub fn new(
+        provider: Arc<dyn ProviderConfig>,
+        resources: Vec<Arc<dyn Resource>>,
+        data_sources: Vec<Arc<dyn DataSource>>,
+    ) -> ProviderService {
         let mut map = BTreeMap::new();
         let mut schemas = std::collections::HashMap::new();
         for r in resources {
@@ -59,21 +77,54 @@ impl ProviderService {
                 },
             );
         }
-        let provider = super::Schema {
-            version: 0,
-            description: String::new(),
-            attributes: vec![],
-        };
+        let mut data_map = BTreeMap::new();
+        let mut data_schemas = std::collections::HashMap::new();
+        for d in data_sources {
+            let schema = d.schema();
+            data_schemas.insert(d.type_name().to_string(), schema.to_proto());
+            data_map.insert(
+                d.type_name(),
+                RegisteredData {
+                    ty: schema.value_type(),
+                    source: d,
+                },
+            );
+        }
+        let provider_schema = provider.schema();
         let schema = pb::get_provider_schema::Response {
-            provider: Some(provider.to_proto()),
+            provider: Some(provider_schema.to_proto()),
             resource_schemas: schemas,
+            data_source_schemas: data_schemas,
             server_capabilities: Some(capabilities()),
             ..Default::default()
         };
         ProviderService {
+            provider,
+            provider_ty: provider_schema.value_type(),
             resources: Arc::new(map),
+            data_sources: Arc::new(data_map),
             schema: Arc::new(schema),
+            configured: Arc::new(std::sync::RwLock::new(None)),
+            stop: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// The context of one call: the configured provider data and the stop signal.
+    fn ctx(&self) -> Context {
+        Context {
+            configured: self
+                .configured
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            stop: self.stop.subscribe(),
+        }
+    }
+
+    fn get_data(&self, type_name: &str) -> Result<&RegisteredData, Diags> {
+        self.data_sources
+            .get(type_name)
+            .ok_or_else(|| vec![none_of("data source", "data sources", type_name)])
     }
 
     fn get(&self, type_name: &str) -> Result<&Registered, Diags> {
@@ -173,6 +224,13 @@ impl ProviderRpc for ProviderService {
                     type_name: n.to_string(),
                 })
                 .collect(),
+            data_sources: self
+                .data_sources
+                .keys()
+                .map(|n| pb::get_metadata::DataSourceMetadata {
+                    type_name: n.to_string(),
+                })
+                .collect(),
             ..Default::default()
         }))
     }
@@ -186,9 +244,17 @@ impl ProviderRpc for ProviderService {
 
     async fn validate_provider_config(
         &self,
-        _: Request<pb::validate_provider_config::Request>,
+        req: Request<pb::validate_provider_config::Request>,
     ) -> Rpc<pb::validate_provider_config::Response> {
-        Ok(Response::new(Default::default()))
+        let r = req.into_inner();
+        let d = guard("ValidateProviderConfig", || {
+            let config = decode(r.config.as_ref(), &self.provider_ty, "provider config")?;
+            Ok(self.provider.validate(&config))
+        })
+        .unwrap_or_else(|e| e);
+        Ok(Response::new(pb::validate_provider_config::Response {
+            diagnostics: diags(&d),
+        }))
     }
 
     async fn validate_resource_config(
@@ -211,10 +277,15 @@ impl ProviderRpc for ProviderService {
         &self,
         req: Request<pb::validate_data_resource_config::Request>,
     ) -> Rpc<pb::validate_data_resource_config::Response> {
-        let name = req.into_inner().type_name;
-        let d = none_of("data source", "data sources", &name);
+        let r = req.into_inner();
+        let d = guard("ValidateDataResourceConfig", || {
+            let reg = self.get_data(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &reg.ty, "config")?;
+            Ok(reg.source.validate(&config))
+        })
+        .unwrap_or_else(|e| e);
         Ok(Response::new(pb::validate_data_resource_config::Response {
-            diagnostics: diags(&[d]),
+            diagnostics: diags(&d),
         }))
     }
 
@@ -285,9 +356,19 @@ impl ProviderRpc for ProviderService {
 
     async fn configure_provider(
         &self,
-        _: Request<pb::configure_provider::Request>,
+        req: Request<pb::configure_provider::Request>,
     ) -> Rpc<pb::configure_provider::Response> {
-        Ok(Response::new(Default::default()))
+        let r = req.into_inner();
+        let d = guard("ConfigureProvider", || {
+            let config = decode(r.config.as_ref(), &self.provider_ty, "provider config")?;
+            let (data, d) = self.provider.configure(&config);
+            *self.configured.write().unwrap_or_else(|e| e.into_inner()) = data;
+            Ok(d)
+        })
+        .unwrap_or_else(|e| e);
+        Ok(Response::new(pb::configure_provider::Response {
+            diagnostics: diags(&d),
+        }))
     }
 
     async fn read_resource(
@@ -298,14 +379,20 @@ impl ProviderRpc for ProviderService {
         let out = guard("ReadResource", || {
             let reg = self.get(&r.type_name)?;
             let state = decode(r.current_state.as_ref(), &reg.ty, "current state")?;
-            let (v, d) = reg.resource.read(state);
-            Ok((encode(&v, &reg.ty), d))
+            let resp = reg.resource.read(
+                ReadRequest {
+                    state,
+                    private: r.private.clone(),
+                },
+                &self.ctx(),
+            );
+            Ok((encode(&resp.state, &reg.ty), resp.private, resp.diagnostics))
         });
         Ok(Response::new(match out {
-            Ok((v, d)) => pb::read_resource::Response {
+            Ok((v, private, d)) => pb::read_resource::Response {
                 new_state: Some(v),
                 diagnostics: diags(&d),
-                private: r.private,
+                private: private.unwrap_or(r.private),
                 ..Default::default()
             },
             // On error Terraform keeps the prior state: hand it back unchanged.
@@ -329,15 +416,16 @@ impl ProviderRpc for ProviderService {
                 prior: decode(r.prior_state.as_ref(), &reg.ty, "prior state")?,
                 proposed: decode(r.proposed_new_state.as_ref(), &reg.ty, "proposed new state")?,
                 config: decode(r.config.as_ref(), &reg.ty, "config")?,
+                prior_private: r.prior_private.clone(),
             };
-            let resp = reg.resource.plan(plan);
+            let resp = reg.resource.plan(plan, &self.ctx());
             Ok((resp, reg.ty.clone()))
         });
         Ok(Response::new(match out {
             Ok((resp, ty)) => pb::plan_resource_change::Response {
                 planned_state: (!has_errors(&resp.diagnostics)).then(|| encode(&resp.planned, &ty)),
                 requires_replace: resp.requires_replace.iter().map(|p| p.to_proto()).collect(),
-                planned_private: r.prior_private,
+                planned_private: resp.planned_private.unwrap_or(r.prior_private),
                 diagnostics: diags(&resp.diagnostics),
                 ..Default::default()
             },
@@ -359,14 +447,15 @@ impl ProviderRpc for ProviderService {
                 prior: decode(r.prior_state.as_ref(), &reg.ty, "prior state")?,
                 planned: decode(r.planned_state.as_ref(), &reg.ty, "planned state")?,
                 config: decode(r.config.as_ref(), &reg.ty, "config")?,
+                planned_private: r.planned_private.clone(),
             };
-            let (v, d) = reg.resource.apply(apply);
-            Ok((encode(&v, &reg.ty), d))
+            let resp = reg.resource.apply(apply, &self.ctx());
+            Ok((encode(&resp.state, &reg.ty), resp.private, resp.diagnostics))
         });
         Ok(Response::new(match out {
-            Ok((v, d)) => pb::apply_resource_change::Response {
+            Ok((v, private, d)) => pb::apply_resource_change::Response {
                 new_state: Some(v),
-                private: r.planned_private,
+                private: private.unwrap_or(r.planned_private),
                 diagnostics: diags(&d),
                 ..Default::default()
             },
@@ -386,7 +475,7 @@ impl ProviderRpc for ProviderService {
         let r = req.into_inner();
         let out = guard("ImportResourceState", || {
             let reg = self.get(&r.type_name)?;
-            let v = reg.resource.import(&r.id)?;
+            let v = reg.resource.import(&r.id, &self.ctx())?;
             Ok(encode(&v, &reg.ty))
         });
         Ok(Response::new(match out {
@@ -427,11 +516,23 @@ impl ProviderRpc for ProviderService {
         &self,
         req: Request<pb::read_data_source::Request>,
     ) -> Rpc<pb::read_data_source::Response> {
-        let name = req.into_inner().type_name;
-        let d = none_of("data source", "data sources", &name);
-        Ok(Response::new(pb::read_data_source::Response {
-            diagnostics: diags(&[d]),
-            ..Default::default()
+        let r = req.into_inner();
+        let out = guard("ReadDataSource", || {
+            let reg = self.get_data(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &reg.ty, "config")?;
+            let (v, d) = reg.source.read(config, &self.ctx());
+            Ok(((!has_errors(&d)).then(|| encode(&v, &reg.ty)), d))
+        });
+        Ok(Response::new(match out {
+            Ok((state, d)) => pb::read_data_source::Response {
+                state,
+                diagnostics: diags(&d),
+                ..Default::default()
+            },
+            Err(d) => pb::read_data_source::Response {
+                diagnostics: diags(&d),
+                ..Default::default()
+            },
         }))
     }
 
@@ -499,7 +600,8 @@ impl ProviderRpc for ProviderService {
         &self,
         _: Request<pb::stop_provider::Request>,
     ) -> Rpc<pb::stop_provider::Response> {
-        // Every call is short and CPU-bound: there is nothing in flight to stop.
+        // Calls waiting on the database give up; pure calls are short and finish.
+        self.stop.send_replace(true);
         Ok(Response::new(Default::default()))
     }
 }
@@ -552,7 +654,7 @@ impl gp::grpc_broker_server::GrpcBroker for Broker {
 mod tests {
     use super::*;
     use crate::tfplugin::schema::{Attribute, Mode, Schema};
-    use crate::tfplugin::PlanResponse;
+    use crate::tfplugin::{ApplyResponse, PlanResponse, ReadResponse};
 
     /// A resource whose plan panics, to prove the guard.
     struct Panicky;
@@ -571,23 +673,49 @@ mod tests {
         fn validate(&self, _: &Value) -> Vec<Diagnostic> {
             vec![]
         }
-        fn read(&self, s: Value) -> (Value, Vec<Diagnostic>) {
-            (s, vec![])
+        fn read(&self, r: ReadRequest, _: &Context) -> ReadResponse {
+            ReadResponse {
+                state: r.state,
+                ..Default::default()
+            }
         }
-        fn plan(&self, _: PlanRequest) -> PlanResponse {
+        fn plan(&self, _: PlanRequest, _: &Context) -> PlanResponse {
             panic!("boom")
         }
-        fn apply(&self, r: ApplyRequest) -> (Value, Vec<Diagnostic>) {
-            (r.planned, vec![])
+        fn apply(&self, r: ApplyRequest, _: &Context) -> ApplyResponse {
+            ApplyResponse::new(r.planned, vec![])
         }
-        fn import(&self, _: &str) -> Result<Value, Diags> {
+        fn import(&self, _: &str, _: &Context) -> Result<Value, Diags> {
             Ok(Value::Null)
         }
     }
 
+    /// No provider arguments.
+    struct NoConfig;
+
+    impl ProviderConfig for NoConfig {
+        fn schema(&self) -> Schema {
+            Schema {
+                version: 0,
+                description: String::new(),
+                attributes: vec![],
+            }
+        }
+        fn validate(&self, _: &Value) -> Vec<Diagnostic> {
+            vec![]
+        }
+        fn configure(&self, _: &Value) -> (Configured, Vec<Diagnostic>) {
+            (None, vec![])
+        }
+    }
+
+    fn service() -> ProviderService {
+        ProviderService::new(Arc::new(NoConfig), vec![Arc::new(Panicky)], vec![])
+    }
+
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_bug_diagnostic_and_serving_continues() {
-        let svc = ProviderService::new(vec![Arc::new(Panicky)]);
+        let svc = service();
         let ty = Panicky.schema().value_type();
         let obj = Value::Object([("x".to_string(), Value::str("v"))].into());
         let req = || pb::plan_resource_change::Request {
@@ -611,7 +739,7 @@ mod tests {
 
     #[tokio::test]
     async fn undecodable_values_and_unknown_types_are_diagnostics() {
-        let svc = ProviderService::new(vec![Arc::new(Panicky)]);
+        let svc = service();
         let r = svc
             .plan_resource_change(Request::new(pb::plan_resource_change::Request {
                 type_name: "test_panicky".into(),

@@ -75,6 +75,8 @@ impl Out {
 pub struct Workdir {
     pub dir: tempfile::TempDir,
     cli_config: PathBuf,
+    /// Environment for every Terraform run here (such as `IPAM_DATABASE_URL`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Workdir {
@@ -99,7 +101,11 @@ impl Workdir {
             ),
         )
         .unwrap();
-        Workdir { dir, cli_config }
+        Workdir {
+            dir,
+            cli_config,
+            env: Vec::new(),
+        }
     }
 
     /// A copy of a directory of the repository (an example).
@@ -107,6 +113,12 @@ impl Workdir {
         let w = Workdir::empty();
         copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(rel), w.path());
         w
+    }
+
+    /// Sets an environment variable for every Terraform run in this directory.
+    pub fn with_env(mut self, key: &str, value: &str) -> Workdir {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -138,6 +150,7 @@ impl Workdir {
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_IN_AUTOMATION", "1")
             .env_remove("TF_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(env.iter().copied())
             .output()
             .expect("run terraform");

@@ -1,0 +1,633 @@
+//! `ipam_shared_pool`: a pool whose ledger lives in PostgreSQL, shared by many
+//! Terraform states (each an `ipam_shared_allocations` owner). Also the data source of
+//! the same name, which reads a pool and every owner's blocks.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use super::common::alloc_diag;
+use super::config::{run, store_of};
+use super::pool::{read_pool_parts, with_figures, PoolParts, FIGURES};
+use crate::alloc::{self, Family, Pool, Prior, Request, Rules, Strategy, Utilization};
+use crate::store::{PoolDef, Snapshot};
+use crate::tfplugin::schema::{Attribute, Mode, Schema};
+use crate::tfplugin::{
+    ApplyRequest, ApplyResponse, AttrPath, Context, DataSource, Diagnostic, PlanRequest,
+    PlanResponse, ReadRequest, ReadResponse, Resource, Type, Value,
+};
+
+pub struct SharedPoolResource;
+
+/// The arguments, besides `name`, as configuration and state hold them.
+const ARGUMENTS: &[&str] = &[
+    "cidrs",
+    "reserved",
+    "min_prefix_length",
+    "max_prefix_length",
+    "default_prefix_length",
+    "strategy",
+];
+
+const COMPUTED: &[&str] = &[
+    "total_addresses",
+    "allocated_addresses",
+    "held_addresses",
+    "free_addresses",
+    "utilization",
+    "largest_free_prefix_length",
+    "free_cidrs",
+    "capacity",
+];
+
+fn figure_attributes() -> Vec<Attribute> {
+    let mut attrs: Vec<Attribute> = FIGURES
+        .iter()
+        .map(|(n, d)| {
+            Attribute::new(
+                n,
+                Type::String,
+                Mode::Computed,
+                &format!("{d} Over every owner."),
+            )
+        })
+        .collect();
+    attrs.extend([
+        Attribute::new("utilization", Type::Number, Mode::Computed, "Allocated share of the allocatable space over every owner, from 0 to 1, rounded to 6 decimal places."),
+        Attribute::new("largest_free_prefix_length", Type::Number, Mode::Computed, "Prefix length of the largest free block; null when the pool is full."),
+        Attribute::new("free_cidrs", Type::list(Type::String), Mode::Computed, "The free space as the fewest aligned CIDR blocks, lowest address first."),
+        Attribute::new("capacity", Type::map(Type::String), Mode::Computed, "How many more blocks of each prefix length fit, keyed by prefix length, from the largest free block's to 8 longer, as strings."),
+    ]);
+    attrs
+}
+
+fn argument_attributes(mode: Mode) -> Vec<Attribute> {
+    let num = |n: &str, d: &str| {
+        Attribute::new(
+            n,
+            Type::Number,
+            if mode == Mode::Computed {
+                Mode::Computed
+            } else {
+                Mode::Optional
+            },
+            d,
+        )
+    };
+    vec![
+        Attribute::new("cidrs", Type::list(Type::String), if mode == Mode::Computed { Mode::Computed } else { Mode::Required }, "The pool's address space: one or more CIDR blocks of one IP family. Removing a block that holds allocations fails and names their owners."),
+        Attribute::new("reserved", Type::set(Type::String), if mode == Mode::Computed { Mode::Computed } else { Mode::Optional }, "Ranges inside the pool never handed out to any owner: CIDR blocks or single addresses."),
+        num("min_prefix_length", "Shortest prefix length (largest block) an allocation may ask for."),
+        num("max_prefix_length", "Longest prefix length (smallest block) an allocation may ask for."),
+        num("default_prefix_length", "Prefix length of an allocation that gives neither `prefix_length` nor `cidr`."),
+        Attribute::new("strategy", Type::String, if mode == Mode::Computed { Mode::Computed } else { Mode::Optional }, "Where new blocks go: `best_fit` (default), `lowest` or `highest`."),
+    ]
+}
+
+/// The pool definition of a configuration; `Ok(None)` while a value is unknown.
+fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut unknown = false;
+    let PoolParts {
+        cidrs,
+        reserved,
+        rules,
+        strategy,
+        ..
+    } = read_pool_parts(v, &mut diags, &mut unknown);
+    let name = match v.get("name") {
+        Value::String(s) => {
+            if s.is_empty() || s.contains('/') {
+                diags.push(
+                    Diagnostic::error("Invalid pool name", format!("name {s:?} must be non-empty and contain no \"/\" (import IDs of owners are pool/owner)."))
+                        .at(AttrPath::attr("name")),
+                );
+            }
+            Some(s.clone())
+        }
+        _ => {
+            unknown = true;
+            None
+        }
+    };
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    if unknown {
+        return Ok(None);
+    }
+    let first = cidrs.first().copied();
+    for (i, c) in cidrs.iter().enumerate() {
+        if first.is_some_and(|f| Family::of(c) != Family::of(&f)) {
+            diags.push(
+                alloc_diag(&alloc::AllocError::MixedFamilies {
+                    family: Family::of(&first.unwrap()),
+                    other: *c,
+                    other_family: Family::of(c),
+                })
+                .at(AttrPath::attr("cidrs").index(i)),
+            );
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    if let Err(e) = Pool::new(&cidrs, &reserved, rules, strategy) {
+        return Err(vec![alloc_diag(&e)]);
+    }
+    Ok(Some(PoolDef {
+        name: name.unwrap_or_default(),
+        cidrs,
+        reserved,
+        settings: settings_json(rules, strategy),
+    }))
+}
+
+fn strategy_name(s: Strategy) -> &'static str {
+    match s {
+        Strategy::BestFit => "best_fit",
+        Strategy::Lowest => "lowest",
+        Strategy::Highest => "highest",
+    }
+}
+
+/// The prefix rules and strategy as the store keeps them.
+pub fn settings_json(rules: Rules, strategy: Strategy) -> serde_json::Value {
+    serde_json::json!({
+        "min_prefix_length": rules.min_prefix_length,
+        "max_prefix_length": rules.max_prefix_length,
+        "default_prefix_length": rules.default_prefix_length,
+        "strategy": strategy_name(strategy),
+    })
+}
+
+/// The rules and strategy of a stored pool.
+pub fn settings_of(def: &PoolDef) -> (Rules, Strategy) {
+    let len = |k: &str| {
+        def.settings
+            .get(k)
+            .and_then(|v| v.as_u64())
+            .map(|n| n as u8)
+    };
+    let rules = Rules {
+        min_prefix_length: len("min_prefix_length"),
+        max_prefix_length: len("max_prefix_length"),
+        default_prefix_length: len("default_prefix_length"),
+    };
+    let strategy = def
+        .settings
+        .get("strategy")
+        .and_then(|s| s.as_str())
+        .and_then(Strategy::parse)
+        .unwrap_or_default();
+    (rules, strategy)
+}
+
+/// The pool of a stored definition, for the allocator.
+pub fn pool_of_def(def: &PoolDef, extra_reserved: &[IpNet]) -> Result<Pool, alloc::AllocError> {
+    let (rules, strategy) = settings_of(def);
+    let mut reserved = def.reserved.clone();
+    reserved.extend_from_slice(extra_reserved);
+    Pool::new(&def.cidrs, &reserved, rules, strategy)
+}
+
+/// Utilization over every owner's allocations (growth room counts as held).
+pub fn utilization_of(snap: &Snapshot) -> Option<Utilization> {
+    let def = snap.def.as_ref()?;
+    let pool = pool_of_def(def, &[]).ok()?;
+    let mut ledger = BTreeMap::new();
+    let mut requests = BTreeMap::new();
+    for b in &snap.allocations {
+        let key = format!("{}/{}", b.owner, b.name);
+        ledger.insert(key.clone(), b.cidr);
+        let prefix = Some(b.cidr.prefix_len());
+        let req = if b.span != b.cidr {
+            Request::Growable {
+                prefix,
+                grow_to: b.span.prefix_len(),
+            }
+        } else {
+            Request::Size(prefix)
+        };
+        requests.insert(key, req);
+    }
+    let prior = Prior {
+        ledger,
+        held: BTreeMap::new(),
+        cidrs: def.cidrs.clone(),
+    };
+    pool.allocate(&prior, &requests).ok().map(|o| o.utilization)
+}
+
+/// The arguments of a stored pool as values.
+fn def_values(def: &PoolDef) -> BTreeMap<String, Value> {
+    let (rules, strategy) = settings_of(def);
+    let strs = |v: &[IpNet]| {
+        v.iter()
+            .map(|n| Value::str(n.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let len = |l: Option<u8>| l.map(Value::int).unwrap_or(Value::Null);
+    let mut m = BTreeMap::new();
+    m.insert("cidrs".into(), Value::List(strs(&def.cidrs)));
+    m.insert(
+        "reserved".into(),
+        if def.reserved.is_empty() {
+            Value::Null
+        } else {
+            Value::Set(strs(&def.reserved))
+        },
+    );
+    m.insert("min_prefix_length".into(), len(rules.min_prefix_length));
+    m.insert("max_prefix_length".into(), len(rules.max_prefix_length));
+    m.insert(
+        "default_prefix_length".into(),
+        len(rules.default_prefix_length),
+    );
+    m.insert("strategy".into(), Value::str(strategy_name(strategy)));
+    m
+}
+
+fn with_snapshot_figures(v: Value, snap: &Snapshot) -> Value {
+    match utilization_of(snap) {
+        Some(u) => with_figures(v, &u),
+        None => v,
+    }
+}
+
+impl SharedPoolResource {
+    fn state_of(&self, snap: &Snapshot, prior: &Value) -> Value {
+        let Some(def) = &snap.def else {
+            return Value::Null;
+        };
+        let mut obj = BTreeMap::new();
+        obj.insert("id".into(), Value::str(def.name.clone()));
+        obj.insert("name".into(), Value::str(def.name.clone()));
+        let stored = def_values(def);
+        for k in ARGUMENTS {
+            // Keep the configured spelling when it means the same (null vs default).
+            let p = prior.get(k);
+            let same = match (k, p) {
+                (&"strategy", Value::Null) => stored[*k] == Value::str("best_fit"),
+                (&"reserved", Value::Set(s)) if s.is_empty() => stored[*k].is_null(),
+                _ => false,
+            };
+            obj.insert(
+                k.to_string(),
+                if same { p.clone() } else { stored[*k].clone() },
+            );
+        }
+        with_snapshot_figures(Value::Object(obj), snap)
+    }
+}
+
+impl Resource for SharedPoolResource {
+    fn type_name(&self) -> &'static str {
+        "ipam_shared_pool"
+    }
+
+    fn schema(&self) -> Schema {
+        let mut attributes = vec![
+            Attribute::new("id", Type::String, Mode::Computed, "The pool's name, once created in the database; unknown in the plan that creates it, so that `pool = ipam_shared_pool.x.id` waits for it."),
+            Attribute::new("name", Type::String, Mode::Required, "Unique name of the pool in the shared ledger; owners refer to it. Changing it replaces the pool."),
+        ];
+        attributes.extend(argument_attributes(Mode::Optional));
+        attributes.extend(figure_attributes());
+        Schema {
+            version: 0,
+            description: "A pool of address space whose ledger lives in PostgreSQL (the provider's `database_url`), shared by `ipam_shared_allocations` in any number of Terraform states.".into(),
+            attributes,
+        }
+    }
+
+    fn validate(&self, config: &Value) -> Vec<Diagnostic> {
+        def_of(config).err().unwrap_or_default()
+    }
+
+    fn read(&self, req: ReadRequest, ctx: &Context) -> ReadResponse {
+        if req.state.is_null() {
+            return ReadResponse {
+                state: req.state,
+                ..Default::default()
+            };
+        }
+        let name = req
+            .state
+            .get("name")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let result = store_of(ctx, "ipam_shared_pool").and_then(|(store, _)| {
+            run(
+                ctx,
+                async { store.snapshot(&name).await },
+                "Could not read the shared pool",
+            )
+        });
+        match result {
+            Ok(snap) => ReadResponse {
+                state: self.state_of(&snap, &req.state),
+                ..Default::default()
+            },
+            Err(d) => ReadResponse {
+                state: req.state,
+                diagnostics: vec![d],
+                ..Default::default()
+            },
+        }
+    }
+
+    fn plan(&self, req: PlanRequest, ctx: &Context) -> PlanResponse {
+        if req.proposed.is_null() {
+            return PlanResponse::default();
+        }
+        let def = match def_of(&req.config) {
+            Ok(d) => d,
+            Err(diagnostics) => {
+                return PlanResponse {
+                    diagnostics,
+                    ..Default::default()
+                }
+            }
+        };
+        let replace = !req.prior.is_null() && req.prior.get("name") != req.config.get("name");
+        let mut obj = BTreeMap::new();
+        obj.insert("name".into(), req.config.get("name").clone());
+        for k in ARGUMENTS {
+            obj.insert(k.to_string(), req.config.get(k).clone());
+        }
+        let unchanged = !req.prior.is_null()
+            && !replace
+            && ARGUMENTS
+                .iter()
+                .all(|k| req.prior.get(k) == req.config.get(k));
+        if unchanged {
+            // The figures are as the refresh read them.
+            return PlanResponse {
+                planned: req.prior,
+                ..Default::default()
+            };
+        }
+        obj.insert(
+            "id".into(),
+            if req.prior.is_null() || replace {
+                Value::Unknown
+            } else {
+                req.prior.get("id").clone()
+            },
+        );
+        for k in COMPUTED {
+            obj.insert(k.to_string(), Value::Unknown);
+        }
+        let planned = Value::Object(obj);
+        let mut diagnostics = Vec::new();
+        if let Some(def) = def {
+            // Fail at plan what apply would refuse: a taken name, or blocks in use.
+            match store_of(ctx, "ipam_shared_pool").and_then(|(store, _)| {
+                run(
+                    ctx,
+                    async { store.snapshot(&def.name).await },
+                    "Could not read the shared pool",
+                )
+            }) {
+                Err(d) => diagnostics.push(d),
+                Ok(snap) => {
+                    if (req.prior.is_null() || replace) && snap.def.is_some() {
+                        diagnostics.push(
+                            Diagnostic::error("Shared pool already exists", format!("A pool named {:?} already exists in the shared ledger. Import it (terraform import <address> {}) or choose another name.", def.name, def.name))
+                                .at(AttrPath::attr("name")),
+                        );
+                    } else if snap.def.is_some() {
+                        let outside: Vec<String> = snap
+                            .allocations
+                            .iter()
+                            .filter(|b| {
+                                !def.cidrs.iter().any(|c| c.contains(&b.cidr))
+                                    || def
+                                        .reserved
+                                        .iter()
+                                        .any(|r| r.contains(&b.cidr) || b.cidr.contains(r))
+                            })
+                            .map(|b| format!("{}/{} ({})", b.owner, b.name, b.cidr))
+                            .collect();
+                        if !outside.is_empty() {
+                            diagnostics.push(
+                                Diagnostic::error("Blocks in use", format!("This change would leave allocations outside the pool's cidrs or inside a reserved range: {}. Release them first (remove them from their owners' ipam_shared_allocations and apply there), or keep the CIDRs that hold them.", outside.join(", ")))
+                                    .at(AttrPath::attr("cidrs")),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        PlanResponse {
+            planned,
+            requires_replace: if replace {
+                vec![AttrPath::attr("name")]
+            } else {
+                vec![]
+            },
+            diagnostics,
+            ..Default::default()
+        }
+    }
+
+    fn apply(&self, req: ApplyRequest, ctx: &Context) -> ApplyResponse {
+        let (store, _) = match store_of(ctx, "ipam_shared_pool") {
+            Ok(s) => s,
+            Err(d) => return ApplyResponse::new(req.prior, vec![d]),
+        };
+        if req.planned.is_null() {
+            let name = req
+                .prior
+                .get("name")
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            return match run(
+                ctx,
+                async { store.delete_pool(&name).await },
+                "Could not destroy the shared pool",
+            ) {
+                Ok(()) => ApplyResponse::new(Value::Null, vec![]),
+                Err(d) => ApplyResponse::new(req.prior, vec![d]),
+            };
+        }
+        let def = match def_of(&req.config) {
+            Ok(Some(d)) => d,
+            Ok(None) => return ApplyResponse::new(req.prior, vec![Diagnostic::error("Provider bug: unknown values at apply", "ipam_shared_pool was asked to apply a configuration with unknown values. This is a bug in the provider; please report it.")]),
+            Err(d) => return ApplyResponse::new(req.prior, d),
+        };
+        let create = req.prior.is_null();
+        let result = run(
+            ctx,
+            async {
+                if create {
+                    store.create_pool(&def).await
+                } else {
+                    store.update_pool(&def).await
+                }?;
+                store.snapshot(&def.name).await
+            },
+            if create {
+                "Could not create the shared pool"
+            } else {
+                "Could not update the shared pool"
+            },
+        );
+        match result {
+            Err(d) => ApplyResponse::new(req.prior, vec![d]),
+            Ok(snap) => {
+                // Arguments exactly as planned; id and figures as the database has them.
+                let Value::Object(mut obj) = req.planned else {
+                    return ApplyResponse::default();
+                };
+                obj.insert("id".into(), Value::str(def.name.clone()));
+                let v = with_snapshot_figures(Value::Object(obj), &snap);
+                ApplyResponse::new(v, vec![])
+            }
+        }
+    }
+
+    fn import(&self, id: &str, ctx: &Context) -> Result<Value, Vec<Diagnostic>> {
+        let (store, _) = store_of(ctx, "ipam_shared_pool").map_err(|d| vec![d])?;
+        let name = id.trim().to_string();
+        let snap = run(
+            ctx,
+            async { store.snapshot(&name).await },
+            "Could not read the shared pool",
+        )
+        .map_err(|d| vec![d])?;
+        if snap.def.is_none() {
+            return Err(vec![Diagnostic::error("No such shared pool", format!("The shared ledger has no pool named {name:?}. Import a shared pool by its name."))]);
+        }
+        Ok(self.state_of(&snap, &Value::Null))
+    }
+}
+
+/// The data source `ipam_shared_pool`: a pool, its utilization, and every owner's
+/// allocations and live plan reservations.
+pub struct SharedPoolData;
+
+fn block_attributes(extra: Option<Attribute>) -> Vec<Attribute> {
+    let mut v = vec![
+        Attribute::new("cidr", Type::String, Mode::Computed, "The block."),
+        Attribute::new(
+            "owner",
+            Type::String,
+            Mode::Computed,
+            "The owner (an `ipam_shared_allocations` `owner`).",
+        ),
+        Attribute::new(
+            "name",
+            Type::String,
+            Mode::Computed,
+            "The allocation's name within its owner.",
+        ),
+        Attribute::new(
+            "description",
+            Type::String,
+            Mode::Computed,
+            "The allocation's description.",
+        ),
+    ];
+    v.extend(extra);
+    v
+}
+
+impl DataSource for SharedPoolData {
+    fn type_name(&self) -> &'static str {
+        "ipam_shared_pool"
+    }
+
+    fn schema(&self) -> Schema {
+        let mut attributes = vec![
+            Attribute::new(
+                "name",
+                Type::String,
+                Mode::Required,
+                "Name of the shared pool to read.",
+            ),
+            Attribute::new("id", Type::String, Mode::Computed, "The pool's name."),
+        ];
+        attributes.extend(argument_attributes(Mode::Computed));
+        attributes.extend(figure_attributes());
+        attributes.push(Attribute::nested_map(
+            "allocations",
+            block_attributes(None),
+            Mode::Computed,
+            "Every owner's allocations, keyed `owner/name`.",
+        ));
+        attributes.push(Attribute::nested_map(
+            "reservations",
+            block_attributes(Some(Attribute::new("expires_at", Type::String, Mode::Computed, "When the reservation ends (RFC 3339, UTC)."))),
+            Mode::Computed,
+            "Unexpired plan reservations (blocks shown by plans not yet applied), keyed `owner/name`.",
+        ));
+        Schema {
+            version: 0,
+            description: "Reads a shared pool from the shared ledger: its arguments, utilization, and every owner's allocations and plan reservations.".into(),
+            attributes,
+        }
+    }
+
+    fn validate(&self, _: &Value) -> Vec<Diagnostic> {
+        vec![]
+    }
+
+    fn read(&self, config: Value, ctx: &Context) -> (Value, Vec<Diagnostic>) {
+        let name = config.get("name").as_str().unwrap_or_default().to_string();
+        let snap = match store_of(ctx, "The ipam_shared_pool data source").and_then(|(store, _)| {
+            run(
+                ctx,
+                async { store.snapshot(&name).await },
+                "Could not read the shared pool",
+            )
+        }) {
+            Ok(s) => s,
+            Err(d) => return (Value::Null, vec![d]),
+        };
+        let Some(def) = &snap.def else {
+            return (
+                Value::Null,
+                vec![Diagnostic::error(
+                    "No such shared pool",
+                    format!("The shared ledger has no pool named {name:?}."),
+                )
+                .at(AttrPath::attr("name"))],
+            );
+        };
+        let mut obj = def_values(def);
+        obj.insert("name".into(), Value::str(name.clone()));
+        obj.insert("id".into(), Value::str(name.clone()));
+        let entry = |b: &crate::store::Block, expires: Option<&str>| {
+            let mut o = BTreeMap::new();
+            o.insert("cidr".into(), Value::str(b.cidr.to_string()));
+            o.insert("owner".into(), Value::str(b.owner.clone()));
+            o.insert("name".into(), Value::str(b.name.clone()));
+            o.insert(
+                "description".into(),
+                b.description.clone().map(Value::str).unwrap_or(Value::Null),
+            );
+            if let Some(e) = expires {
+                o.insert("expires_at".into(), Value::str(e));
+            }
+            (format!("{}/{}", b.owner, b.name), Value::Object(o))
+        };
+        obj.insert(
+            "allocations".into(),
+            Value::Map(snap.allocations.iter().map(|b| entry(b, None)).collect()),
+        );
+        obj.insert(
+            "reservations".into(),
+            Value::Map(
+                snap.reservations
+                    .iter()
+                    .map(|r| entry(&r.block, Some(&r.expires_at)))
+                    .collect(),
+            ),
+        );
+        let v = with_snapshot_figures(Value::Object(obj), &snap);
+        (v, vec![])
+    }
+}
