@@ -76,7 +76,11 @@ fn attribute_sections(out: &mut String, attrs: &[Attribute], prefix: &str) {
                     )
                 }
             };
-            let ty = if a.sensitive { format!("{ty}, Sensitive") } else { ty };
+            let ty = if a.sensitive {
+                format!("{ty}, Sensitive")
+            } else {
+                ty
+            };
             let _ = writeln!(out, "- `{}` ({ty}) {}{link}", a.name, a.description);
         }
     }

@@ -63,9 +63,15 @@ impl Context {
     pub fn block_on<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
         let mut stop = self.stop.clone();
         let run = async move {
+            let stopped = async {
+                // A dropped sender never stops anything.
+                if stop.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 r = fut => Some(r),
-                _ = stop.wait_for(|s| *s) => None,
+                _ = stopped => None,
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -194,4 +200,29 @@ pub trait DataSource: Send + Sync + 'static {
     fn validate(&self, config: &Value) -> Vec<Diagnostic>;
     /// Reads the data source; returns its whole value.
     fn read(&self, config: Value, ctx: &Context) -> (Value, Vec<Diagnostic>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a context whose stop sender was dropped (`Context::unconfigured`)
+    /// answered every store call with "stopped", because `wait_for` fails at once when
+    /// the sender is gone.
+    #[test]
+    fn a_dropped_stop_sender_never_stops_a_call() {
+        let ctx = Context::unconfigured();
+        assert_eq!(ctx.block_on(async { 7 }), Some(7));
+    }
+
+    #[test]
+    fn stop_provider_ends_a_waiting_call() {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let ctx = Context {
+            configured: None,
+            stop: rx,
+        };
+        tx.send_replace(true);
+        assert_eq!(ctx.block_on(std::future::pending::<u8>()), None);
+    }
 }
