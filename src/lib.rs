@@ -2,13 +2,21 @@
 //!
 //! # Layout
 //! Three layers, each knowing less than the one above; arrows only point down.
-//! - [`provider`]: the resources `ipam_pool` and `ipam_allocation`, one file each:
-//!   schema, validate, plan, apply, read, import, upgrade. Speaks [`tfplugin::Value`]
-//!   and [`tfplugin::Diagnostic`], never protobuf.
+//! - [`provider`]: the provider block (`config.rs`: `database_url`,
+//!   `reservation_ttl`), and one file per resource: `ipam_pool`, `ipam_allocation`,
+//!   `ipam_shared_pool` (also the data source), `ipam_shared_allocations`. Schema,
+//!   validate, plan, apply, read, import, upgrade. `ledger.rs` is the ledger planning
+//!   both kinds of pool share. Speaks [`tfplugin::Value`] and [`tfplugin::Diagnostic`],
+//!   never protobuf; reaches the database only through [`store`].
 //! - [`alloc`]: the allocator. Pure: `ipnet` in, ledger out, typed errors; no
 //!   Terraform types. Its contract is proven by property tests against a naive oracle.
+//! - [`store`]: beside the allocator, below the provider: the shared ledger in
+//!   PostgreSQL (connection and TLS, versioned migrations, the locked plan and apply
+//!   transactions, the exclusion constraint). No Terraform types.
 //! - [`tfplugin`]: the protocol. tfplugin6 and go-plugin services generated from
-//!   `proto/`, the handshake, mTLS, and msgpack/JSON value conversion. It only translates.
+//!   `proto/`, the handshake, mTLS, and msgpack/JSON value conversion. It only
+//!   translates; resource calls get a [`tfplugin::Context`] with what
+//!   `ConfigureProvider` made and the `StopProvider` signal.
 //!
 //! The binary (`src/main.rs`) parses flags and calls [`run_plugin`] or [`run_debug`];
 //! [`tfplugin::handshake::serve`] takes a listener and a shutdown future from its
