@@ -369,3 +369,62 @@ fn unreachable_database_and_wrong_password_are_clean_errors_without_the_password
         "0"
     );
 }
+
+/// TLS through rustls against a server that accepts TCP only with TLS: `require`
+/// encrypts without checking the certificate, `verify-ca` checks the chain, and
+/// `verify-full` also the host name; a wrong CA or a wrong name fails, and so does no TLS.
+#[test]
+fn tls_modes_against_a_tls_only_server() {
+    let c = common::pg::tls_cluster();
+    let (port, ca) = c.tls.clone().unwrap();
+    let db = c.new_database("tls");
+    let other_ca = ca.with_file_name("other-ca.pem");
+    let url = |host: &str, mode: &str, root: &std::path::Path| {
+        format!(
+            "postgresql://ipam_owner:{OWNER_PASSWORD}@{host}:{port}/{db}?sslmode={mode}&sslrootcert={}",
+            root.display()
+        )
+    };
+    let connect = |u: String| {
+        rt().block_on(async move {
+            let s = Store::new(&u)?;
+            let client = s.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .map_err(|e| StoreError::Db(e.to_string()))?;
+            Ok::<bool, StoreError>(row.get(0))
+        })
+    };
+    assert!(
+        connect(url("localhost", "require", &other_ca)).unwrap(),
+        "no TLS"
+    );
+    assert!(
+        connect(url("localhost", "verify-full", &ca)).unwrap(),
+        "no TLS"
+    );
+    assert!(
+        connect(url("127.0.0.1", "verify-ca", &ca)).unwrap(),
+        "no TLS"
+    );
+    let e = connect(url("localhost", "verify-full", &other_ca))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("certificate") && e.contains("UnknownIssuer"),
+        "{e}"
+    );
+    let e = connect(url("127.0.0.1", "verify-full", &ca))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not valid for name \"127.0.0.1\""), "{e}");
+    let e = connect(url("localhost", "disable", &ca))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no encryption"), "{e}");
+    assert!(!e.contains(OWNER_PASSWORD), "{e}");
+}

@@ -20,6 +20,42 @@ pub struct Cluster {
     pub socket_dir: PathBuf,
     bin: PathBuf,
     run_as_postgres: bool,
+    /// With TLS: the TCP port on 127.0.0.1 (TLS needs TCP: PostgreSQL never speaks it
+    /// on a unix socket) and the PEM file of the CA that signed the server's certificate,
+    /// which names `localhost` only.
+    pub tls: Option<(u16, PathBuf)>,
+}
+
+/// A CA and a server certificate for `localhost` signed by it; and another CA's PEM.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    };
+    let ours = ca("ipam test CA");
+    let other = ca("some other CA");
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ours)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("other-ca.pem"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ours.pem()).unwrap();
+    std::fs::write(&paths.1, other.pem()).unwrap();
+    std::fs::write(&paths.2, server.pem()).unwrap();
+    std::fs::write(&paths.3, key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&paths.3, std::fs::Permissions::from_mode(0o600)).unwrap();
+    paths
 }
 
 fn bin_dir() -> PathBuf {
@@ -57,18 +93,27 @@ impl Cluster {
         }
     }
 
-    fn start() -> Cluster {
+    fn start(with_tls: bool) -> Cluster {
         let bin = bin_dir();
         let run_as_postgres = is_root();
-        let dir = std::env::temp_dir().join(format!("ipam-pg-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "ipam-pg-{}{}",
+            std::process::id(),
+            if with_tls { "-tls" } else { "" }
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let socket_dir = dir.join("sock");
         std::fs::create_dir_all(&socket_dir).unwrap();
         let pwfile = dir.join("pw");
         std::fs::write(&pwfile, SUPER_PASSWORD).unwrap();
+        let certs = with_tls.then(|| certificates(&dir));
+        let mut owned = vec![dir.clone(), socket_dir.clone(), pwfile.clone()];
+        if let Some(c) = &certs {
+            owned.extend([c.2.clone(), c.3.clone()]);
+        }
         if run_as_postgres {
-            for p in [&dir, &socket_dir, &pwfile] {
+            for p in &owned {
                 let ok = Command::new("chown")
                     .args(["postgres:postgres"])
                     .arg(p)
@@ -79,11 +124,19 @@ impl Cluster {
             }
         }
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let port = with_tls.then(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
         let c = Cluster {
             dir: dir.clone(),
             socket_dir: socket_dir.clone(),
             bin,
             run_as_postgres,
+            tls: port.zip(certs.as_ref().map(|c| c.0.clone())),
         };
         let out = c
             .cmd("initdb")
@@ -106,6 +159,26 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut options = format!(
+            "-c unix_socket_directories={} -c fsync=off -c max_connections=200",
+            socket_dir.display()
+        );
+        match (&certs, port) {
+            (Some(certs), Some(port)) => {
+                // TCP on the loopback only, and only with TLS.
+                std::fs::write(
+                    dir.join("data/pg_hba.conf"),
+                    "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+                )
+                .unwrap();
+                options.push_str(&format!(
+                    " -c listen_addresses=127.0.0.1 -c port={port} -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                    certs.2.display(),
+                    certs.3.display()
+                ));
+            }
+            _ => options.push_str(" -c listen_addresses=''"),
+        }
         let out = c
             .cmd("pg_ctl")
             .arg("-D")
@@ -113,10 +186,7 @@ impl Cluster {
             .arg("-l")
             .arg(dir.join("log"))
             .arg("-o")
-            .arg(format!(
-                "-c listen_addresses='' -c unix_socket_directories={} -c fsync=off -c max_connections=200",
-                socket_dir.display()
-            ))
+            .arg(options)
             .args(["-w", "start"])
             .output()
             .unwrap();
@@ -184,6 +254,8 @@ impl Cluster {
         let mut c = Command::new(self.bin.join("psql"));
         c.arg("-h")
             .arg(&self.socket_dir)
+            .arg("-p")
+            .arg(self.port().to_string())
             .args([
                 "-U",
                 user,
@@ -212,6 +284,11 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// The port (also the unix socket's name).
+    pub fn port(&self) -> u16 {
+        self.tls.as_ref().map(|t| t.0).unwrap_or(5432)
+    }
+
     /// A fresh database owned by [`OWNER`]; returns its name.
     pub fn new_database(&self, prefix: &str) -> String {
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -223,8 +300,9 @@ impl Cluster {
     /// The key=value connection string of a database, as the owner.
     pub fn url(&self, db: &str) -> String {
         format!(
-            "host={} dbname={db} user={OWNER} password={OWNER_PASSWORD} sslmode=disable",
-            self.socket_dir.display()
+            "host={} port={} dbname={db} user={OWNER} password={OWNER_PASSWORD} sslmode=disable",
+            self.socket_dir.display(),
+            self.port()
         )
     }
 
@@ -246,5 +324,11 @@ impl Cluster {
 /// The cluster of this test process, started on first use.
 pub fn cluster() -> &'static Cluster {
     static C: OnceLock<Cluster> = OnceLock::new();
-    C.get_or_init(Cluster::start)
+    C.get_or_init(|| Cluster::start(false))
+}
+
+/// A second cluster that also listens on 127.0.0.1 with TLS only (see [`Cluster::tls`]).
+pub fn tls_cluster() -> &'static Cluster {
+    static C: OnceLock<Cluster> = OnceLock::new();
+    C.get_or_init(|| Cluster::start(true))
 }
