@@ -127,6 +127,7 @@ fn main() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let mut plans = Vec::new();
         let mut txs = Vec::new();
+        let mut locks = Vec::new();
         let mut connects = Vec::new();
         for _ in 0..7 {
             let t = Instant::now();
@@ -137,20 +138,22 @@ fn main() {
             rt.block_on(store.client()).unwrap();
             connects.push(t.elapsed());
             let t = Instant::now();
-            rt.block_on(
-                store.plan_owner("corp", "bench", Duration::from_secs(3600), |snap| {
-                    Ok::<_, ()>(
-                        snap.reservations
-                            .iter()
-                            .filter(|r| r.block.owner == "bench")
-                            .map(|r| r.block.clone())
-                            .collect(),
-                    )
-                }),
-            )
-            .unwrap()
-            .unwrap();
+            let planned = rt
+                .block_on(
+                    store.plan_owner("corp", "bench", Duration::from_secs(3600), |snap| {
+                        Ok::<_, ()>(
+                            snap.reservations
+                                .iter()
+                                .filter(|r| r.block.owner == "bench")
+                                .map(|r| r.block.clone())
+                                .collect(),
+                        )
+                    }),
+                )
+                .unwrap();
             txs.push(t.elapsed());
+            locks.push(planned.lock_held);
+            planned.placed.unwrap();
         }
         let snap = rt.block_on(store.snapshot("corp")).unwrap();
         let mine: Vec<_> = snap
@@ -167,9 +170,10 @@ fn main() {
             applies.push(t.elapsed());
         }
         println!(
-            "{n:>7} other blocks: provider plan {} (median of 7); locked plan transaction incl. connect {}, connect alone {}; apply {}",
+            "{n:>7} other blocks: provider plan {} (median of 7); store plan call {} of which the pool lock is held {}; connect alone {}; apply {}",
             ms(median(plans)),
             ms(median(txs)),
+            ms(median(locks)),
             ms(median(connects)),
             ms(median(applies)),
         );

@@ -432,6 +432,34 @@ fn faults_give_clean_diagnostics_and_write_nothing() {
         "{}",
         out.stderr
     );
+    // A second state cannot create an owner another state already manages.
+    Shared::new(&db, &pool_body("taken", "10.0.0.0/16")).apply();
+    let first = Shared::new(
+        &db,
+        &owner_body("taken", "team-a", "    web = { prefix_length = 24 }", None),
+    );
+    first.apply();
+    let second = Shared::new(
+        &db,
+        &owner_body("taken", "team-a", "    db = { prefix_length = 24 }", None),
+    );
+    let out = second.tf(&["plan", "-no-color", "-input=false"]);
+    assert_ne!(out.code, 0);
+    let flat = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Owner \"team-a\" already holds allocations in pool \"taken\" (web)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        flat.contains("terraform import <address> taken/team-a"),
+        "{}",
+        out.stderr
+    );
+    first
+        .tf(&["destroy", "-no-color", "-input=false", "-auto-approve"])
+        .ok();
+    cluster().psql(&db, "DELETE FROM ipam.blocks; DELETE FROM ipam.pools");
     // A wrong password.
     let mut wrong = Shared::new(&db, &pool_body("corp", "10.0.0.0/16"));
     wrong.url = cluster().url(&db).replace(OWNER_PASSWORD, "wrong-Pa55");

@@ -166,6 +166,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             })
             .await
             .unwrap()
+            .placed
             .unwrap();
         assert_eq!(reserved.len(), 1);
         // team-b's plan sees it, and its apply cannot take it.
@@ -177,6 +178,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             })
             .await
             .unwrap()
+            .placed
             .unwrap();
         let err = store
             .apply_owner("corp", "team-b", &[block("team-b", "eks", "10.0.0.0/16")])
@@ -190,6 +192,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             })
             .await
             .unwrap()
+            .placed
             .unwrap();
     });
     assert_eq!(
@@ -209,6 +212,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             })
             .await
             .unwrap()
+            .placed
             .unwrap();
         store
             .apply_owner("corp", "team-b", &[block("team-b", "eks", "10.1.0.0/16")])

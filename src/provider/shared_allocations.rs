@@ -321,6 +321,7 @@ impl Resource for SharedAllocationsResource {
                 }
             }
         };
+        let creating = req.prior.is_null();
         let (state_ledger, _) = ledger_of(&req.prior);
         let last_applied = private_ledger(&req.prior_private);
         let mut outcome: Option<Outcome> = None;
@@ -374,8 +375,28 @@ impl Resource for SharedAllocationsResource {
                     prior_ledger.insert(r.block.name.clone(), r.block.cidr);
                     from_memory.remove(&r.block.name);
                 }
-                // A block restored from memory must not have become another owner's.
                 let mut errors = Vec::new();
+                // Creating an owner that already holds blocks would take over (and
+                // replace) another state's slice.
+                if creating {
+                    let held: Vec<&str> = snap
+                        .allocations
+                        .iter()
+                        .filter(|b| b.owner == owner)
+                        .map(|b| b.name.as_str())
+                        .collect();
+                    if !held.is_empty() {
+                        errors.push(
+                            Diagnostic::error(
+                                "Owner already exists",
+                                format!("Owner {owner:?} already holds allocations in pool {pool:?} ({}), so another state (or an earlier one) manages it. Choose another owner, or take it over with terraform import <address> {pool}/{owner}.", held.join(", ")),
+                            )
+                            .at(AttrPath::attr("owner")),
+                        );
+                        return Err(errors);
+                    }
+                }
+                // A block restored from memory must not have become another owner's.
                 for (name, net) in &from_memory {
                     if !requests.contains_key(name) {
                         continue;
@@ -426,7 +447,7 @@ impl Resource for SharedAllocationsResource {
                 Ok(blocks)
             }),
         );
-        match placed {
+        match placed.map(|p| p.placed) {
             Err(d) => PlanResponse {
                 diagnostics: vec![d],
                 ..Default::default()

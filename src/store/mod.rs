@@ -62,6 +62,15 @@ pub struct Reservation {
     pub expires_at: String,
 }
 
+/// What one plan of one owner gave: the blocks `place` returned (now reserved), or its
+/// error (nothing written); and how long the pool's lock was held.
+#[derive(Debug)]
+pub struct Planned<E> {
+    pub placed: Result<Vec<Block>, E>,
+    /// From the lock's grant to the commit (or rollback).
+    pub lock_held: Duration,
+}
+
 /// A pool with every owner's allocations and the live plan reservations.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -341,10 +350,11 @@ impl Store {
         owner: &str,
         ttl: Duration,
         place: impl FnOnce(&Snapshot) -> Result<Vec<Block>, E>,
-    ) -> Result<Result<Vec<Block>, E>, StoreError> {
+    ) -> Result<Planned<E>, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         lock_pool(&tx, pool).await?;
+        let locked = std::time::Instant::now();
         tx.execute(
             "DELETE FROM ipam.blocks WHERE pool = $1 AND reservation AND expires_at <= now() AND owner <> $2",
             &[&pool, &owner],
@@ -376,7 +386,13 @@ impl Store {
         }
         let blocks = match place(&snap) {
             Ok(b) => b,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                tx.rollback().await.map_err(db)?;
+                return Ok(Planned {
+                    placed: Err(e),
+                    lock_held: locked.elapsed(),
+                });
+            }
         };
         let held: BTreeMap<&str, &Block> = snap
             .allocations
@@ -399,7 +415,17 @@ impl Store {
         .map_err(db)?;
         insert_blocks(&tx, pool, owner, &new, Some(ttl)).await?;
         tx.commit().await.map_err(db)?;
-        Ok(Ok(blocks))
+        let lock_held = locked.elapsed();
+        tracing::debug!(
+            pool,
+            owner,
+            lock_held_us = lock_held.as_micros() as u64,
+            "plan reservations recorded"
+        );
+        Ok(Planned {
+            placed: Ok(blocks),
+            lock_held,
+        })
     }
 
     /// Makes `blocks` this owner's whole slice of the pool, in one transaction under
