@@ -212,7 +212,10 @@ async fn mtls_accepts_only_the_pinned_client_certificate_and_shutdown_exits() {
     let ch = connect(&p, Some((cert, key)), true)
         .await
         .expect("connect with the pinned certificate");
-    assert_eq!(schema_call(ch.clone()).await.unwrap(), 2);
+    assert_eq!(
+        schema_call(ch.clone()).await.unwrap(),
+        ipam::provider::resources().len()
+    );
     let meta = ProviderClient::new(ch.clone())
         .get_metadata(get_metadata::Request {})
         .await
@@ -265,7 +268,10 @@ async fn tls_disabled_serves_plain_text() {
     let mut p = launch(Some("ignored when TLS is disabled"), true);
     assert!(p.server_cert.is_empty());
     let ch = connect(&p, None, false).await.unwrap();
-    assert_eq!(schema_call(ch.clone()).await.unwrap(), 2);
+    assert_eq!(
+        schema_call(ch.clone()).await.unwrap(),
+        ipam::provider::resources().len()
+    );
     GrpcControllerClient::new(ch)
         .shutdown(ipam::tfplugin::proto::plugin::Empty {})
         .await
