@@ -500,3 +500,33 @@ fn faults_give_clean_diagnostics_and_write_nothing() {
     assert_eq!(cluster().psql(&db, "SELECT count(*) FROM ipam.pools"), "0");
     assert_eq!(cluster().psql(&db, "SELECT count(*) FROM ipam.blocks"), "0");
 }
+
+/// SPEC's documented limit: a saved plan applied after its reservations expired and
+/// another state took its block meets Terraform's "inconsistent final plan" (the plan
+/// made again in the apply cannot give the saved block), and nothing is written.
+#[test]
+fn a_saved_plan_whose_reservations_expired_and_were_taken_fails_cleanly() {
+    let db = cluster().new_database("e2e_saved");
+    Shared::new(&db, &pool_body("corp", "10.0.0.0/16")).apply();
+    let alloc = "    subnet = { prefix_length = 24 }";
+    let a = Shared::new(&db, &owner_body("corp", "team-a", alloc, Some("2s")));
+    let shown = a.planned_cidrs("ipam_shared_allocations.mine");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let b = Shared::new(&db, &owner_body("corp", "team-b", alloc, None));
+    b.apply();
+    assert_eq!(cidrs(&b.resource("ipam_shared_allocations.mine")), shown);
+    let out = a.tf(&["apply", "-no-color", "-input=false", "p.tfplan"]);
+    assert_ne!(out.code, 0);
+    let flat = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Provider produced inconsistent final plan"),
+        "{}",
+        out.stderr
+    );
+    assert!(rows(&db, "owner = 'team-a' AND NOT reservation").is_empty());
+    // Planning again gives team-a another block, and it applies.
+    a.apply();
+    let got = cidrs(&a.resource("ipam_shared_allocations.mine"));
+    assert_ne!(got, shown);
+    assert_disjoint(&rows(&db, "NOT reservation"));
+}
