@@ -5,7 +5,10 @@
 #   terraform-provider-ipam_VERSION_SHA256SUMS        sha256 of the zip and the manifest
 #   terraform-provider-ipam_VERSION_manifest.json     = terraform-registry-manifest.json
 # The zip is reproducible: one entry with a fixed timestamp (1980-01-01), fixed
-# permissions (0755) and fixed compression, so the same binary gives the same bytes.
+# permissions (0755) and fixed compression, so the same binary gives the same bytes; and
+# the binary is built with the checkout's path remapped and symbols stripped, in its own
+# target directory (target/dist-build), so that two checkouts of the same sources at
+# different paths build the same binary.
 set -eu
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,11 +22,13 @@ case "$(uname -s)/$(uname -m)" in
   Darwin/arm64) platform=darwin_arm64 ;;
   *) echo "release.sh: unsupported platform $(uname -s)/$(uname -m)" >&2; exit 1 ;;
 esac
-cargo build --release --locked --quiet
+RUSTFLAGS="--remap-path-prefix=$root=/build/terraform-provider-ipam -C strip=symbols" \
+  CARGO_TARGET_DIR="$root/target/dist-build" cargo build --release --locked --quiet
+bin="$root/target/dist-build/release/terraform-provider-ipam"
 name=terraform-provider-ipam_${version}
 mkdir -p "$dist"
 rm -f "$dist/${name}_${platform}.zip" "$dist/${name}_SHA256SUMS" "$dist/${name}_manifest.json"
-python3 - "$root/target/release/terraform-provider-ipam" "terraform-provider-ipam_v${version}" \
+python3 - "$bin" "terraform-provider-ipam_v${version}" \
   "$dist/${name}_${platform}.zip" <<'PY'
 import sys, zipfile
 src, entry, out = sys.argv[1:4]

@@ -262,24 +262,54 @@ fn release_writes_the_registry_files_and_the_zip_is_reproducible() {
         hex(digest(&SHA256, &manifest).as_ref())
     )));
 
-    // Same sources, same bytes: release again after the binary's timestamp and the
-    // umask changed (what differs between two checkouts), into another directory.
-    let bin = Path::new(ROOT).join("target/release/terraform-provider-ipam");
-    let f = std::fs::File::options().append(true).open(&bin).unwrap();
-    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+    // Same sources, same bytes: a second checkout at another path (another user's
+    // machine, a CI runner) builds from scratch and releases the same zip.
+    let other = tempfile::Builder::new()
+        .prefix("ipam-other-checkout-")
+        .tempdir()
         .unwrap();
-    drop(f);
-    let b = Path::new(ROOT).join("target/test-dist/b");
-    let _ = std::fs::remove_dir_all(&b);
-    script("release.sh", &[("IPAM_DIST", &b)]);
+    copy_sources(Path::new(ROOT), other.path());
+    let b = other.path().join("dist");
+    let out = Command::new(other.path().join("scripts/release.sh"))
+        .current_dir(other.path())
+        .env("IPAM_DIST", &b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "release.sh in the other checkout failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         std::fs::read(b.join(zip_name())).unwrap() == zip_bytes,
-        "two releases of the same sources gave different zips"
+        "two checkouts of the same sources released different zips"
     );
     assert_eq!(
         std::fs::read(b.join(format!("terraform-provider-ipam_{VERSION}_SHA256SUMS"))).unwrap(),
         sums.as_bytes()
     );
+}
+
+/// The checkout's files, without build outputs, Terraform runs or virtualenvs.
+fn copy_sources(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name();
+        let s = name.to_string_lossy();
+        if ["target", "dist", ".git"].contains(&s.as_ref())
+            || s.starts_with(".venv")
+            || s.starts_with(".terraform")
+        {
+            continue;
+        }
+        let ty = e.file_type().unwrap();
+        if ty.is_dir() {
+            copy_sources(&e.path(), &to.join(&name));
+        } else if ty.is_file() {
+            std::fs::copy(e.path(), to.join(&name)).unwrap();
+        }
+    }
 }
 
 fn init_from_filesystem_mirror(tf: PathBuf) {
