@@ -184,3 +184,68 @@ resource "ipam_allocation" "a" {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("Entry has no CIDR"), "{}", out.stderr);
 }
+
+/// The shared resources and the provider block check their arguments at validate,
+/// with no database at all. (Terraform validates no resource once the provider block
+/// fails, so the provider block comes on its own.)
+#[test]
+fn bad_shared_arguments_are_diagnosed_at_validate() {
+    let resources = r#"
+resource "ipam_shared_pool" "mixed" {
+  name  = "corp"
+  cidrs = ["10.0.0.0/8", "fd00::/48"]
+}
+resource "ipam_shared_pool" "slash" {
+  name  = "corp/eu"
+  cidrs = ["10.0.0.0/8"]
+}
+resource "ipam_shared_allocations" "a" {
+  pool        = "corp"
+  owner       = " "
+  allocations = { web = { prefix_length = 200 } }
+}
+"#;
+    let w = Workdir::new(
+        "provider \"ipam\" {\n  reservation_ttl = \"a day\"\n}\nresource \"ipam_pool\" \"ok\" {\n  cidrs = [\"10.0.0.0/16\"]\n}\n",
+    );
+    let nested_ok = maps_nested_paths(&w);
+    let validate = |w: &Workdir| {
+        let out = w.tf_env(
+            &["validate", "-json", "-no-color"],
+            &[("IPAM_DATABASE_URL", "")],
+        );
+        assert_ne!(out.code, 0);
+        assert!(!out.stdout.contains("Provider bug"), "{}", out.stdout);
+        out.json()["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["summary"].as_str().unwrap().to_string(),
+                    d["snippet"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect::<Vec<(String, String)>>()
+    };
+    let check = |found: &[(String, String)], summary: &str, at: &str| {
+        assert!(
+            found.iter().any(|(s, c)| s == summary && c.contains(at)),
+            "no {summary:?} at {at:?} in {found:#?}"
+        );
+    };
+    check(&validate(&w), "Invalid reservation_ttl", "reservation_ttl");
+    w.config(resources);
+    let found = validate(&w);
+    check(&found, "Mixed IP families", "cidrs");
+    check(&found, "Invalid pool name", "corp/eu");
+    check(&found, "Invalid owner", "owner");
+    check(
+        &found,
+        "Invalid prefix length",
+        if nested_ok { "prefix_length = 200" } else { "" },
+    );
+}

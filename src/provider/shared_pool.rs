@@ -116,12 +116,12 @@ fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
     if unknown {
         return Ok(None);
     }
-    let first = cidrs.first().copied();
+    let family = cidrs.first().map(Family::of);
     for (i, c) in cidrs.iter().enumerate() {
-        if first.is_some_and(|f| Family::of(c) != Family::of(&f)) {
+        if let Some(family) = family.filter(|f| *f != Family::of(c)) {
             diags.push(
                 alloc_diag(&alloc::AllocError::MixedFamilies {
-                    family: Family::of(&first.unwrap()),
+                    family,
                     other: *c,
                     other_family: Family::of(c),
                 })
