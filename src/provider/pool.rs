@@ -48,7 +48,7 @@ const ARGUMENTS: &[&str] = &[
 ];
 
 /// Computed attributes of the pool besides `id` and the allocations' facts.
-const COMPUTED: &[&str] = &[
+pub(super) const COMPUTED: &[&str] = &[
     "total_addresses",
     "allocated_addresses",
     "held_addresses",

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::common::alloc_diag;
 use super::config::{run, store_of};
-use super::pool::{read_pool_parts, with_figures, PoolParts, FIGURES};
+use super::pool::{read_pool_parts, with_figures, PoolParts, COMPUTED, FIGURES};
 use crate::alloc::{self, Family, Pool, Prior, Request, Rules, Strategy, Utilization};
 use crate::store::{PoolDef, Snapshot};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
@@ -27,17 +27,6 @@ const ARGUMENTS: &[&str] = &[
     "max_prefix_length",
     "default_prefix_length",
     "strategy",
-];
-
-const COMPUTED: &[&str] = &[
-    "total_addresses",
-    "allocated_addresses",
-    "held_addresses",
-    "free_addresses",
-    "utilization",
-    "largest_free_prefix_length",
-    "free_cidrs",
-    "capacity",
 ];
 
 fn figure_attributes() -> Vec<Attribute> {
@@ -376,7 +365,8 @@ impl Resource for SharedPoolResource {
                 req.prior.get("id").clone()
             },
         );
-        for k in COMPUTED {
+        // The pool's figures; shared pools hold no released blocks.
+        for k in COMPUTED.iter().filter(|k| **k != "released") {
             obj.insert(k.to_string(), Value::Unknown);
         }
         let planned = Value::Object(obj);

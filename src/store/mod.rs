@@ -195,11 +195,20 @@ async fn read_def(tx: &Transaction<'_>, pool: &str) -> Result<Option<PoolDef>, S
 }
 
 async fn read_snapshot(tx: &Transaction<'_>, pool: &str) -> Result<Snapshot, StoreError> {
+    read_blocks(tx, pool, "AND (NOT reservation OR expires_at > now())").await
+}
+
+/// The pool and its rows that match `filter` (an SQL condition after `pool = $1`).
+async fn read_blocks(
+    tx: &Transaction<'_>,
+    pool: &str,
+    filter: &str,
+) -> Result<Snapshot, StoreError> {
     let def = read_def(tx, pool).await?;
     let rows = tx
         .query(
             &format!(
-                "SELECT {BLOCK_COLUMNS} FROM ipam.blocks WHERE pool = $1 AND (NOT reservation OR expires_at > now()) ORDER BY owner, name, reservation"
+                "SELECT {BLOCK_COLUMNS} FROM ipam.blocks WHERE pool = $1 {filter} ORDER BY owner, name, reservation"
             ),
             &[&pool],
         )
@@ -361,28 +370,11 @@ impl Store {
         )
         .await
         .map_err(db)?;
-        let def = read_def(&tx, pool).await?;
-        if def.is_none() {
+        // Every row left, this owner's expired reservations included: they are
+        // the blocks its last plan showed.
+        let snap = read_blocks(&tx, pool, "").await?;
+        if snap.def.is_none() {
             return Err(StoreError::NoPool(pool.to_string()));
-        }
-        let rows = tx
-            .query(
-                &format!("SELECT {BLOCK_COLUMNS} FROM ipam.blocks WHERE pool = $1 ORDER BY owner, name, reservation"),
-                &[&pool],
-            )
-            .await
-            .map_err(db)?;
-        let mut snap = Snapshot {
-            def,
-            ..Default::default()
-        };
-        for r in &rows {
-            match block_of(r)? {
-                (b, None) => snap.allocations.push(b),
-                (block, Some(expires_at)) => {
-                    snap.reservations.push(Reservation { block, expires_at })
-                }
-            }
         }
         let blocks = match place(&snap) {
             Ok(b) => b,
