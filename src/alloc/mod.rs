@@ -10,6 +10,9 @@
 //! - `free.rs`: the free-space index (canonical CIDR decomposition, one ordered set
 //!   per prefix length) that makes one placement `O(W log n)`.
 //! - `facts.rs`: per-block facts (netmask, first/last address, address count).
+//! - `algebra.rs`: union, difference, containment and overlap of CIDR lists, made of
+//!   the same canonical decomposition as the free-space index.
+//! - `cloud.rs`: what clouds reserve in a subnet, and GKE/EKS range sizing.
 //!
 //! # The contract (SPEC.md, "Placement rules")
 //! 1. Deterministic: the outcome depends only on the inputs, never on their order.
@@ -39,6 +42,10 @@
 //! assert!(err.to_string().contains("\"huge\""));
 //! ```
 
+mod algebra;
+#[cfg(test)]
+mod algebra_proptests;
+mod cloud;
 mod facts;
 mod free;
 #[cfg(test)]
@@ -52,6 +59,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use thiserror::Error;
 
+pub use algebra::{contains, find_overlaps, merge, overlaps, subtract};
+pub use cloud::{
+    eks_max_pods, eks_prefix_reservation_length, gke_pod_prefix_per_node, gke_prefix_lengths,
+    prefix_length_for, Cloud, GkePrefixLengths, SizingError, UsableRange,
+};
 pub use facts::Facts;
 use free::{block_count, block_last, FreeIndex};
 
@@ -192,7 +204,7 @@ impl std::fmt::Display for Problem {
 pub enum AllocError {
     #[error("{input:?} is not a valid CIDR block (expected an address and a prefix length, such as 10.0.0.0/16 or fd00::/48)")]
     Malformed { input: String },
-    #[error("{input} has host bits set: did you mean {suggested}?")]
+    #[error("{input:?} has host bits set; did you mean {suggested}")]
     HostBitsSet { input: String, suggested: IpNet },
     #[error("{other} is {other_family} but the pool is {family}: one pool holds one IP family")]
     MixedFamilies {
@@ -303,7 +315,7 @@ pub(crate) fn net_from(family: Family, start: u128, len: u8) -> IpNet {
     }
 }
 
-fn span(net: &IpNet) -> (u128, u128) {
+pub(crate) fn span(net: &IpNet) -> (u128, u128) {
     let bits = Family::of(net).bits();
     let s = addr_to_u128(net.network());
     (s, block_last(bits, s, net.prefix_len()))
@@ -925,45 +937,14 @@ impl Pool {
 
     /// The free-space index of the pool minus reserved ranges minus `used`.
     fn free_index(&self, used: &Occupied<Owner>) -> FreeIndex {
-        let mut taken: Vec<(u128, u128)> = self
+        let taken: Vec<(u128, u128)> = self
             .reserved
             .by_start
             .iter()
             .map(|(&s, (e, _))| (s, *e))
             .chain(used.by_start.iter().map(|(&s, (e, _))| (s, *e)))
             .collect();
-        taken.sort_unstable();
-        let mut free = Vec::new();
-        let mut t = taken.iter().peekable();
-        for &(ps, pe) in &self.space {
-            let mut cur = ps;
-            // Skip taken intervals that end before this pool interval.
-            while let Some(&&(_, te)) = t.peek() {
-                if te < ps {
-                    t.next();
-                } else {
-                    break;
-                }
-            }
-            let mut done = false;
-            while let Some(&&(ts, te)) = t.peek() {
-                if ts > pe {
-                    break;
-                }
-                if ts > cur {
-                    free.push((cur, ts - 1));
-                }
-                if te >= pe {
-                    done = true;
-                    break;
-                }
-                cur = cur.max(te + 1);
-                t.next();
-            }
-            if !done {
-                free.push((cur, pe));
-            }
-        }
+        let free = algebra::subtract_intervals(&self.space, taken);
         FreeIndex::from_intervals(self.family.bits(), &free)
     }
 

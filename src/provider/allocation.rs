@@ -3,12 +3,11 @@
 //! usable range a cloud leaves, and guards against the entry moving under it.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::common::{self, facts_values, FACTS};
-use crate::alloc::{Count, Facts};
+use crate::alloc::{Cloud, UsableRange};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{
     ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
@@ -24,65 +23,26 @@ const USABLE: &[(&str, &str)] = &[
     ("usable_count", "Number of addresses the cloud lets hosts use, as a string (null without `cloud`)."),
 ];
 
-/// How many addresses a cloud takes from the start and the end of a subnet, and
-/// whether the second address is its gateway.
-fn cloud_reservation(cloud: &str, range: &str) -> Option<(u128, u128, bool)> {
-    match (cloud, range) {
-        // GCP primary ranges: network, gateway, second-to-last, broadcast.
-        ("gcp", "primary") => Some((2, 2, true)),
-        // GCP secondary ranges (Pods, Services, alias IPs) reserve nothing.
-        ("gcp", "secondary") => Some((0, 0, false)),
-        // AWS and Azure: the first four and the last.
-        ("aws" | "azure", _) => Some((4, 1, true)),
-        _ => None,
-    }
-}
-
-fn add(ip: IpAddr, n: u128, up: bool) -> IpAddr {
-    match ip {
-        IpAddr::V4(a) => {
-            let v = u32::from(a) as u128;
-            IpAddr::V4(((if up { v + n } else { v - n }) as u32).into())
-        }
-        IpAddr::V6(a) => {
-            let v = u128::from(a);
-            IpAddr::V6((if up { v + n } else { v - n }).into())
-        }
-    }
-}
-
 fn usable_values(net: &IpNet, cloud: Option<&str>, range: &str) -> BTreeMap<String, Value> {
     let mut m: BTreeMap<String, Value> = USABLE
         .iter()
         .map(|(n, _)| (n.to_string(), Value::Null))
         .collect();
-    let Some((head, tail, gateway)) = cloud.and_then(|c| cloud_reservation(c, range)) else {
+    let Some(cloud) = cloud.and_then(Cloud::parse).filter(|c| *c != Cloud::None) else {
         return m;
     };
-    let f = Facts::of(net);
-    let (head, tail) = (Count::from(head), Count::from(tail));
-    if gateway && f.address_count >= 2 {
-        m.insert(
-            "gateway_address".into(),
-            Value::str(add(f.first_address, 1, true).to_string()),
-        );
+    let u = UsableRange::of(net, cloud, range == "secondary");
+    if let Some(g) = u.gateway_address {
+        m.insert("gateway_address".into(), Value::str(g.to_string()));
     }
-    if f.address_count > head + tail {
-        m.insert(
-            "usable_first".into(),
-            Value::str(add(f.first_address, head.as_u128(), true).to_string()),
-        );
-        m.insert(
-            "usable_last".into(),
-            Value::str(add(f.last_address, tail.as_u128(), false).to_string()),
-        );
-        m.insert(
-            "usable_count".into(),
-            Value::str((f.address_count - head - tail).to_string()),
-        );
-    } else {
-        m.insert("usable_count".into(), Value::str("0"));
+    if let Some((first, last)) = u.usable {
+        m.insert("usable_first".into(), Value::str(first.to_string()));
+        m.insert("usable_last".into(), Value::str(last.to_string()));
     }
+    m.insert(
+        "usable_count".into(),
+        Value::str(u.usable_count.to_string()),
+    );
     m
 }
 

@@ -1,10 +1,11 @@
-//! The provider: one file per resource. Speaks `Value` and `Diagnostic`; the allocator
+//! The provider: one file per resource, data source or function family. Speaks `Value` and `Diagnostic`; the allocator
 //! does the placing.
 
 pub mod allocation;
 pub mod common;
 pub mod config;
 pub mod docs;
+pub mod functions;
 pub mod hold;
 pub mod ledger;
 pub mod pool;
@@ -33,5 +34,10 @@ pub fn data_sources() -> Vec<Arc<dyn DataSource>> {
 
 /// The provider's gRPC service with every resource registered.
 pub fn service() -> ProviderService {
-    ProviderService::new(Arc::new(config::IpamProvider), resources(), data_sources())
+    ProviderService::new(
+        Arc::new(config::IpamProvider),
+        resources(),
+        data_sources(),
+        functions::functions(),
+    )
 }

@@ -29,7 +29,7 @@ pub mod proto {
 }
 
 pub use diag::{AttrPath, Diagnostic, Severity};
-pub use schema::{Attribute, Mode, Schema};
+pub use schema::{Attribute, FunctionSignature, Mode, Parameter, Schema};
 pub use value::{Type, Value};
 
 /// What every resource call receives besides its request: what `ConfigureProvider`
@@ -200,6 +200,33 @@ pub trait DataSource: Send + Sync + 'static {
     fn validate(&self, config: &Value) -> Vec<Diagnostic>;
     /// Reads the data source; returns its whole value.
     fn read(&self, config: Value, ctx: &Context) -> (Value, Vec<Diagnostic>);
+}
+
+/// A provider function's failure: what is wrong and what was expected, without the
+/// parameter's name and without a final period (Terraform prints it as
+/// `Invalid value for "NAME" parameter: TEXT.`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionError {
+    pub text: String,
+    /// The index of the argument at fault, if one is.
+    pub argument: Option<usize>,
+}
+
+impl FunctionError {
+    pub fn at(argument: usize, text: impl Into<String>) -> FunctionError {
+        FunctionError {
+            text: text.into(),
+            argument: Some(argument),
+        }
+    }
+}
+
+/// One provider function (`provider::ipam::NAME`). Pure: the same arguments give the
+/// same result. Arguments arrive decoded against the parameter types and wholly known.
+pub trait Function: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn signature(&self) -> FunctionSignature;
+    fn call(&self, args: &[Value]) -> Result<Value, FunctionError>;
 }
 
 #[cfg(test)]

@@ -150,3 +150,60 @@ impl Schema {
         }
     }
 }
+
+/// One parameter of a provider function. Null and unknown arguments follow
+/// Terraform's rules: a null is refused by Terraform itself, and an unknown argument
+/// makes the result unknown without a call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    pub name: String,
+    pub ty: Type,
+    pub description: String,
+}
+
+impl Parameter {
+    pub fn new(name: &str, ty: Type, description: &str) -> Parameter {
+        Parameter {
+            name: name.into(),
+            ty,
+            description: description.into(),
+        }
+    }
+
+    fn to_proto(&self) -> pb::function::Parameter {
+        pb::function::Parameter {
+            name: self.name.clone(),
+            r#type: self.ty.to_json().to_string().into_bytes(),
+            allow_null_value: false,
+            allow_unknown_values: false,
+            description: self.description.clone(),
+            description_kind: pb::StringKind::Markdown as i32,
+        }
+    }
+}
+
+/// The signature and documentation of a provider function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSignature {
+    /// One line, shown by editors.
+    pub summary: String,
+    pub description: String,
+    pub parameters: Vec<Parameter>,
+    pub returns: Type,
+}
+
+impl FunctionSignature {
+    pub(crate) fn to_proto(&self) -> pb::Function {
+        pb::Function {
+            parameters: self.parameters.iter().map(Parameter::to_proto).collect(),
+            variadic_parameter: None,
+            r#return: Some(pb::function::Return {
+                r#type: self.returns.to_json().to_string().into_bytes(),
+            }),
+            summary: self.summary.clone(),
+            description: self.description.clone(),
+            description_kind: pb::StringKind::Markdown as i32,
+            deprecation_message: String::new(),
+        }
+    }
+}

@@ -13,7 +13,8 @@ use tonic::{Request, Response, Status};
 use super::diag::{has_errors, Diagnostic};
 use super::value::{self, Type, Value};
 use super::{
-    ApplyRequest, Context, DataSource, PlanRequest, ProviderConfig, ReadRequest, Resource,
+    ApplyRequest, Context, DataSource, Function, FunctionError, FunctionSignature, PlanRequest,
+    ProviderConfig, ReadRequest, Resource,
 };
 use crate::tfplugin::proto::plugin as gp;
 use crate::tfplugin::proto::tfplugin6 as pb;
@@ -32,6 +33,11 @@ struct RegisteredData {
     ty: Type,
 }
 
+struct RegisteredFn {
+    function: Arc<dyn Function>,
+    signature: FunctionSignature,
+}
+
 type Configured = Option<Arc<dyn std::any::Any + Send + Sync>>;
 
 /// The tfplugin6 `Provider` service over a provider block, resources and data sources.
@@ -41,6 +47,7 @@ pub struct ProviderService {
     provider_ty: Type,
     resources: Arc<BTreeMap<&'static str, Registered>>,
     data_sources: Arc<BTreeMap<&'static str, RegisteredData>>,
+    functions: Arc<BTreeMap<&'static str, RegisteredFn>>,
     schema: Arc<pb::get_provider_schema::Response>,
     configured: Arc<std::sync::RwLock<Configured>>,
     stop: Arc<tokio::sync::watch::Sender<bool>>,
@@ -62,6 +69,7 @@ impl ProviderService {
         provider: Arc<dyn ProviderConfig>,
         resources: Vec<Arc<dyn Resource>>,
         data_sources: Vec<Arc<dyn DataSource>>,
+        functions: Vec<Arc<dyn Function>>,
     ) -> ProviderService {
         let mut map = BTreeMap::new();
         let mut schemas = std::collections::HashMap::new();
@@ -90,11 +98,24 @@ impl ProviderService {
                 },
             );
         }
+        let functions: BTreeMap<&'static str, RegisteredFn> = functions
+            .into_iter()
+            .map(|f| {
+                (
+                    f.name(),
+                    RegisteredFn {
+                        signature: f.signature(),
+                        function: f,
+                    },
+                )
+            })
+            .collect();
         let provider_schema = provider.schema();
         let schema = pb::get_provider_schema::Response {
             provider: Some(provider_schema.to_proto()),
             resource_schemas: schemas,
             data_source_schemas: data_schemas,
+            functions: function_protos(&functions),
             server_capabilities: Some(capabilities()),
             ..Default::default()
         };
@@ -103,6 +124,7 @@ impl ProviderService {
             provider_ty: provider_schema.value_type(),
             resources: Arc::new(map),
             data_sources: Arc::new(data_map),
+            functions: Arc::new(functions),
             schema: Arc::new(schema),
             configured: Arc::new(std::sync::RwLock::new(None)),
             stop: Arc::new(tokio::sync::watch::channel(false).0),
@@ -174,6 +196,71 @@ fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, Diags>) -> Result<T, Diags
     }
 }
 
+fn function_protos(
+    functions: &BTreeMap<&'static str, RegisteredFn>,
+) -> std::collections::HashMap<String, pb::Function> {
+    functions
+        .iter()
+        .map(|(n, f)| (n.to_string(), f.signature.to_proto()))
+        .collect()
+}
+
+/// One `CallFunction`: decode each argument against its parameter's type, call, and
+/// encode the result. Every failure is a [`FunctionError`], a panic included.
+fn call_function(
+    f: &RegisteredFn,
+    args: &[pb::DynamicValue],
+) -> Result<pb::DynamicValue, FunctionError> {
+    let params = &f.signature.parameters;
+    if args.len() != params.len() {
+        return Err(FunctionError {
+            text: format!(
+                "{} takes {} arguments, got {}",
+                f.function.name(),
+                params.len(),
+                args.len()
+            ),
+            argument: None,
+        });
+    }
+    let mut values = Vec::with_capacity(args.len());
+    for (i, (a, p)) in args.iter().zip(params).enumerate() {
+        let v = decode(Some(a), &p.ty, &format!("argument {}", i + 1)).map_err(|d| {
+            FunctionError::at(
+                i,
+                d.iter()
+                    .map(|d| d.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        values.push(v);
+    }
+    // Terraform answers an unknown argument itself (no parameter allows unknowns); an
+    // unknown nested inside a collection is answered the same way here.
+    if values.iter().any(|v| !v.is_wholly_known()) {
+        return Ok(encode(&Value::Unknown, &f.signature.returns));
+    }
+    let start = std::time::Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| f.function.call(&values)));
+    tracing::debug!(
+        function = f.function.name(),
+        elapsed_us = start.elapsed().as_micros() as u64,
+        "called"
+    );
+    match result {
+        Ok(Ok(v)) => Ok(encode(&v, &f.signature.returns)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(FunctionError {
+            text: format!(
+                "terraform-provider-ipam failed inside {}; this is a bug in the provider, please report it",
+                f.function.name()
+            ),
+            argument: None,
+        }),
+    }
+}
+
 fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value, Diags> {
     let bad = |e: value::DecodeError| {
         vec![Diagnostic::error(
@@ -229,6 +316,13 @@ impl ProviderRpc for ProviderService {
                 .keys()
                 .map(|n| pb::get_metadata::DataSourceMetadata {
                     type_name: n.to_string(),
+                })
+                .collect(),
+            functions: self
+                .functions
+                .keys()
+                .map(|n| pb::get_metadata::FunctionMetadata {
+                    name: n.to_string(),
                 })
                 .collect(),
             ..Default::default()
@@ -579,20 +673,44 @@ impl ProviderRpc for ProviderService {
         &self,
         _: Request<pb::get_functions::Request>,
     ) -> Rpc<pb::get_functions::Response> {
-        Ok(Response::new(Default::default()))
+        Ok(Response::new(pb::get_functions::Response {
+            functions: function_protos(&self.functions),
+            diagnostics: vec![],
+        }))
     }
 
     async fn call_function(
         &self,
         req: Request<pb::call_function::Request>,
     ) -> Rpc<pb::call_function::Response> {
-        let name = req.into_inner().name;
-        Ok(Response::new(pb::call_function::Response {
-            result: None,
-            error: Some(pb::FunctionError {
-                text: format!("This provider has no function {name:?}."),
-                function_argument: None,
+        let r = req.into_inner();
+        let outcome = match self.functions.get(r.name.as_str()) {
+            Some(f) => call_function(f, &r.arguments),
+            None => Err(FunctionError {
+                text: format!(
+                    "this provider has no function {:?}; it has {}",
+                    r.name,
+                    self.functions
+                        .keys()
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                argument: None,
             }),
+        };
+        Ok(Response::new(match outcome {
+            Ok(result) => pb::call_function::Response {
+                result: Some(result),
+                error: None,
+            },
+            Err(e) => pb::call_function::Response {
+                result: None,
+                error: Some(pb::FunctionError {
+                    text: e.text,
+                    function_argument: e.argument.map(|i| i as i64),
+                }),
+            },
         }))
     }
 
@@ -710,7 +828,7 @@ mod tests {
     }
 
     fn service() -> ProviderService {
-        ProviderService::new(Arc::new(NoConfig), vec![Arc::new(Panicky)], vec![])
+        ProviderService::new(Arc::new(NoConfig), vec![Arc::new(Panicky)], vec![], vec![])
     }
 
     #[tokio::test]
