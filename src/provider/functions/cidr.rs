@@ -36,8 +36,8 @@ pub(super) static DEFS: &[Def] = &[
             (r#""10.0.0.0/8", "fd00::/64""#, "false"),
         ],
         errors: &[
-            (r#""10.0.0.1/8", "10.1.0.0/16""#, r#""10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8"#),
-            (r#""10.0.0.0/8", "ten""#, r#""ten" is not a CIDR block or an IP address (expected such as 10.0.0.0/16, 10.0.0.1 or fd00::/48)"#),
+            (r#""10.0.0.1/8", "10.1.0.0/16""#, "container", r#""10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8"#),
+            (r#""10.0.0.0/8", "ten""#, "member", r#""ten" is not a CIDR block or an IP address (expected such as 10.0.0.0/16, 10.0.0.1 or fd00::/48)"#),
         ],
     },
     Def {
@@ -58,6 +58,7 @@ pub(super) static DEFS: &[Def] = &[
         ],
         errors: &[(
             r#""10.0.0.0/16", "10.0.0.0/33""#,
+            "b",
             r#""10.0.0.0/33" is not a valid CIDR block (expected an address and a prefix length, such as 10.0.0.0/16 or fd00::/48)"#,
         )],
     },
@@ -91,6 +92,7 @@ pub(super) static DEFS: &[Def] = &[
         ],
         errors: &[(
             r#"{ "a" = "10.0.0.0/8", "b" = "not-a-cidr" }"#,
+            "cidrs",
             r#"key "b": "not-a-cidr" is not a valid CIDR block (expected an address and a prefix length, such as 10.0.0.0/16 or fd00::/48)"#,
         )],
     },
@@ -110,6 +112,7 @@ pub(super) static DEFS: &[Def] = &[
         ],
         errors: &[(
             r#"["10.0.0.0/24", "10.0.1.1/24"]"#,
+            "cidrs",
             r#"element 1: "10.0.1.1/24" has host bits set; did you mean 10.0.1.0/24"#,
         )],
     },
@@ -131,6 +134,7 @@ pub(super) static DEFS: &[Def] = &[
         ],
         errors: &[(
             r#"["10.0.0.0/22"], ["10.0.1.0/33"]"#,
+            "remove",
             r#"element 0: "10.0.1.0/33" is not a valid CIDR block (expected an address and a prefix length, such as 10.0.0.0/16 or fd00::/48)"#,
         )],
     },
@@ -175,6 +179,7 @@ pub(super) static DEFS: &[Def] = &[
         ],
         errors: &[(
             r#""10.0.0.1/8""#,
+            "cidr",
             r#""10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8"#,
         )],
     },

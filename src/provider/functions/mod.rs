@@ -29,8 +29,9 @@ pub struct Def {
     pub call: fn(&Args) -> Result<Value, FunctionError>,
     /// Worked examples: the arguments as HCL and the result as JSON.
     pub examples: &'static [(&'static str, &'static str)],
-    /// Bad calls: the arguments as HCL and the text of the error Terraform prints.
-    pub errors: &'static [(&'static str, &'static str)],
+    /// Bad calls: the arguments as HCL, the parameter at fault and the text of the
+    /// error Terraform prints.
+    pub errors: &'static [(&'static str, &'static str, &'static str)],
 }
 
 impl Function for Def {
@@ -350,9 +351,15 @@ mod tests {
     #[test]
     fn no_error_text_ends_in_a_period_or_names_its_parameter() {
         for d in all() {
-            for (args, text) in d.errors {
+            let params = (d.params)();
+            for (args, param, text) in d.errors {
                 assert!(!text.ends_with('.'), "{}({args}): {text}", d.name);
-                for p in (d.params)() {
+                assert!(
+                    params.iter().any(|p| p.name == *param),
+                    "{}: no parameter {param}",
+                    d.name
+                );
+                for p in &params {
                     assert!(!text.starts_with(&p.name), "{}({args}): {text}", d.name);
                 }
             }

@@ -80,8 +80,8 @@ pub(super) static DEFS: &[Def] = &[
             ),
         ],
         errors: &[
-            (r#""10.0.0.0/24", "gke""#, r#""gke" is not a cloud this function knows; expected "gcp", "aws" or "azure""#),
-            (r#""10.0.0.0/30", "aws""#, r#"10.0.0.0/30 has 4 addresses and aws reserves 5 in every subnet; expected a /29 or larger"#),
+            (r#""10.0.0.0/24", "gke""#, "cloud", r#""gke" is not a cloud this function knows; expected "gcp", "aws" or "azure""#),
+            (r#""10.0.0.0/30", "aws""#, "cidr", r#"10.0.0.0/30 has 4 addresses and aws reserves 5 in every subnet; expected a /29 or larger"#),
         ],
     },
     Def {
@@ -109,8 +109,8 @@ pub(super) static DEFS: &[Def] = &[
             ("256, \"none\"", "24"),
         ],
         errors: &[
-            ("0, \"aws\"", "0 is out of range; expected a whole number from 1 to 4294967291"),
-            ("10, \"gke\"", r#""gke" is not a cloud this function knows; expected "gcp", "aws", "azure" or "none""#),
+            ("0, \"aws\"", "addresses", "0 is out of range; expected a whole number from 1 to 4294967291"),
+            ("10, \"gke\"", "cloud", r#""gke" is not a cloud this function knows; expected "gcp", "aws", "azure" or "none""#),
         ],
     },
     Def {
@@ -125,7 +125,7 @@ pub(super) static DEFS: &[Def] = &[
                 .map_err(|e| a.sizing(e))
         },
         examples: &[("110", "24"), ("8", "28"), ("256", "23")],
-        errors: &[("300", "300 is out of range; expected a whole number from 8 to 256")],
+        errors: &[("300", "max_pods", "300 is out of range; expected a whole number from 8 to 256")],
     },
     Def {
         name: "gke_prefix_lengths",
@@ -153,8 +153,8 @@ pub(super) static DEFS: &[Def] = &[
             ("16, 32, 1024", r#"{"nodes":27,"pods":22,"services":22}"#),
         ],
         errors: &[
-            ("1024, 300, 4096", "300 is out of range; expected a whole number from 8 to 256"),
-            ("0, 110, 4096", "0 is out of range; expected a whole number from 1 to 4294967292"),
+            ("1024, 300, 4096", "max_pods_per_node", "300 is out of range; expected a whole number from 8 to 256"),
+            ("0, 110, 4096", "max_nodes", "0 is out of range; expected a whole number from 1 to 4294967292"),
         ],
     },
     Def {
@@ -175,7 +175,7 @@ pub(super) static DEFS: &[Def] = &[
             Ok(Value::int(pods as i64))
         },
         examples: &[("3, 10, false", "29"), ("3, 10, true", "434")],
-        errors: &[("0, 10, false", "0 is out of range; expected a whole number from 1 to 4294967296")],
+        errors: &[("0, 10, false", "enis", "0 is out of range; expected a whole number from 1 to 4294967296")],
     },
     Def {
         name: "eks_prefix_reservation_length",
@@ -194,7 +194,7 @@ pub(super) static DEFS: &[Def] = &[
                 .map_err(|e| a.sizing(e))
         },
         examples: &[("50, 110", "19"), ("3, 29", "24")],
-        errors: &[("50, 0", "0 is out of range; expected a whole number from 1 to 268435456")],
+        errors: &[("50, 0", "max_pods_per_node", "0 is out of range; expected a whole number from 1 to 268435456")],
     },
 ];
 
