@@ -12,7 +12,9 @@ use base64::Engine;
 use hyper_util::rt::TokioIo;
 use ipam::tfplugin::proto::plugin::grpc_controller_client::GrpcControllerClient;
 use ipam::tfplugin::proto::tfplugin6::provider_client::ProviderClient;
-use ipam::tfplugin::proto::tfplugin6::{get_metadata, get_provider_schema};
+use ipam::tfplugin::proto::tfplugin6::{
+    call_function, get_functions, get_metadata, get_provider_schema, DynamicValue,
+};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -261,6 +263,120 @@ async fn mtls_accepts_only_the_pinned_client_certificate_and_shutdown_exits() {
         start.elapsed()
     );
     assert!(!dir.exists(), "socket directory left behind");
+}
+
+/// Functions over the wire: listed in GetFunctions, GetProviderSchema and GetMetadata;
+/// a bad argument, an undecodable one, a wrong count and an unknown name are all
+/// `FunctionError`s in a successful response, never gRPC errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_function_answers_errors_in_the_response() {
+    let mut p = launch(None, true);
+    let ch = connect(&p, None, false).await.unwrap();
+    let mut c = ProviderClient::new(ch.clone());
+    let names = ipam::provider::functions::all().len();
+    let listed = c
+        .get_functions(get_functions::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.functions.len(), names);
+    let f = &listed.functions["gke_prefix_lengths"];
+    assert_eq!(f.parameters.len(), 3);
+    assert_eq!(f.parameters[1].name, "max_pods_per_node");
+    let schema = c
+        .get_provider_schema(get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(schema.functions.len(), names);
+    let meta = c
+        .get_metadata(get_metadata::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(meta.functions.len(), names);
+
+    let msgpack = |v: rmpv::Value| {
+        let mut b = Vec::new();
+        rmpv::encode::write_value(&mut b, &v).unwrap();
+        DynamicValue {
+            msgpack: b,
+            json: vec![],
+        }
+    };
+    let mut call = |name: &str, args: Vec<DynamicValue>| {
+        let mut c = ProviderClient::new(ch.clone());
+        let name = name.to_string();
+        async move {
+            c.call_function(call_function::Request {
+                name,
+                arguments: args,
+            })
+            .await
+            .expect("CallFunction never fails at the gRPC level")
+            .into_inner()
+        }
+    };
+    // A good call: msgpack in, msgpack out.
+    let ok = call(
+        "cidr_contains",
+        vec![msgpack("10.0.0.0/8".into()), msgpack("10.1.0.0/16".into())],
+    )
+    .await;
+    assert!(ok.error.is_none());
+    assert_eq!(ok.result.unwrap().msgpack, vec![0xc3]); // msgpack true
+                                                        // A number sent as decimal text, as Terraform sends one that is not a float64.
+    let text = call("gke_pod_prefix_per_node", vec![msgpack("110".into())]).await;
+    assert_eq!(text.result.unwrap().msgpack, vec![24]);
+    // A bad value: the argument's index.
+    let bad = call(
+        "cidr_overlaps",
+        vec![msgpack("10.0.0.0/8".into()), msgpack("10.0.0.1/8".into())],
+    )
+    .await;
+    let e = bad.error.unwrap();
+    assert_eq!(e.function_argument, Some(1));
+    assert_eq!(
+        e.text,
+        "\"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8"
+    );
+    // Bytes that are not a value of the parameter's type.
+    let garbage = call(
+        "cidr_facts",
+        vec![DynamicValue {
+            msgpack: vec![0xc1],
+            json: vec![],
+        }],
+    )
+    .await;
+    assert_eq!(garbage.error.unwrap().function_argument, Some(0));
+    // Wrong arity and unknown names.
+    let arity = call("cidr_facts", vec![]).await;
+    assert!(arity
+        .error
+        .unwrap()
+        .text
+        .contains("takes 1 arguments, got 0"));
+    let none = call("nope", vec![]).await;
+    assert!(none.error.unwrap().text.contains("no function \"nope\""));
+    // An unknown nested in a list makes the result unknown (msgpack extension 0).
+    let unknown = rmpv::Value::Ext(0, vec![0]);
+    let list = call(
+        "cidr_merge",
+        vec![msgpack(rmpv::Value::Array(vec![
+            "10.0.0.0/8".into(),
+            unknown,
+        ]))],
+    )
+    .await;
+    assert!(list.error.is_none());
+    assert_eq!(list.result.unwrap().msgpack[0], 0xd4); // fixext 1: unknown
+
+    GrpcControllerClient::new(ch)
+        .shutdown(ipam::tfplugin::proto::plugin::Empty {})
+        .await
+        .unwrap();
+    assert!(wait_exit(&mut p.child, Duration::from_secs(2)).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
