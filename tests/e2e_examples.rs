@@ -103,6 +103,57 @@ fn eks_example_plans_applies_and_tests() {
     terraform_test("examples/eks");
 }
 
+/// Every `examples/functions/<name>/function.tf` applies, re-plans empty and
+/// destroys; the values its comments promise are checked here.
+#[test]
+fn function_examples_apply() {
+    let mut outputs = std::collections::BTreeMap::new();
+    for d in ipam::provider::functions::all() {
+        let w = full_cycle(&format!("examples/functions/{}", d.name));
+        let out = w.tf(&["output", "-json"]).ok().json();
+        for (k, v) in out.as_object().unwrap() {
+            outputs.insert(format!("{}.{k}", d.name), v["value"].clone());
+        }
+        destroy(&w);
+    }
+    let want = [
+        ("cidr_contains.subnet_in_vpc", r#"true"#),
+        ("cidr_contains.dns_server_in_vpc", r#"true"#),
+        ("cidr_overlaps.peering_is_ambiguous", r#"true"#),
+        ("find_overlaps.overlaps", r#"[]"#),
+        (
+            "cidr_merge.source_ranges",
+            r#"["10.0.0.0/22","10.0.8.0/24"]"#,
+        ),
+        (
+            "cidr_subtract.unused",
+            r#"["10.0.32.0/19","10.0.64.0/18","10.0.192.0/18"]"#,
+        ),
+        ("cidr_facts.netmask", r#""255.255.252.0""#),
+        ("cidr_facts.broadcast", r#""10.1.3.255""#),
+        ("cidr_facts.size", r#""1024""#),
+        ("usable_range.aws_dhcp_range", r#""10.0.1.4""#),
+        ("prefix_length_for.aws_subnet_prefix", "24"),
+        ("prefix_length_for.gcp_subnet_prefix", "22"),
+        ("gke_pod_prefix_per_node.default_node_pool", "24"),
+        ("gke_pod_prefix_per_node.dense_node_pool", "26"),
+        ("eks_max_pods.secondary_ips", "29"),
+        ("eks_max_pods.prefix_delegation", "110"),
+        (
+            "eks_prefix_reservation_length.reservation",
+            r#""10.64.0.0/19""#,
+        ),
+    ];
+    for (k, v) in want {
+        let v: serde_json::Value = serde_json::from_str(v).unwrap();
+        assert_eq!(outputs.get(k), Some(&v), "{k}");
+    }
+    let ranges = &outputs["gke_prefix_lengths.ranges"];
+    for (name, len) in [("nodes", "/21"), ("pods", "/14"), ("services", "/20")] {
+        assert!(ranges[name].as_str().unwrap().ends_with(len), "{ranges}");
+    }
+}
+
 #[test]
 fn resource_examples_apply_and_import() {
     // A pool imported with its ledger plans no changes at all.
@@ -134,7 +185,7 @@ fn every_example_directory_is_covered() {
             dirs.push(p.file_name().unwrap().to_string_lossy().into());
         }
     }
-    for sub in ["resources", "data-sources", "shared"] {
+    for sub in ["resources", "data-sources", "shared", "functions"] {
         for e in std::fs::read_dir(root.join(sub)).unwrap() {
             dirs.push(format!(
                 "{sub}/{}",
@@ -143,6 +194,17 @@ fn every_example_directory_is_covered() {
         }
     }
     dirs.sort();
+    // One example per provider function (function_examples_apply runs them all).
+    let functions: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| d.strip_prefix("functions/").map(String::from))
+        .collect();
+    let served: Vec<String> = ipam::provider::functions::all()
+        .iter()
+        .map(|d| d.name.to_string())
+        .collect();
+    assert_eq!(functions, served, "examples/functions/<name> per function");
+    dirs.retain(|d| !d.starts_with("functions/"));
     assert_eq!(
         dirs,
         [

@@ -304,7 +304,7 @@ async fn call_function_answers_errors_in_the_response() {
             json: vec![],
         }
     };
-    let mut call = |name: &str, args: Vec<DynamicValue>| {
+    let call = |name: &str, args: Vec<DynamicValue>| {
         let mut c = ProviderClient::new(ch.clone());
         let name = name.to_string();
         async move {

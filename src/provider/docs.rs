@@ -198,6 +198,18 @@ pub fn index_page(root: &Path) -> String {
         "---\npage_title: \"ipam Provider\"\nsubcategory: \"\"\ndescription: |-\n  IP address planning with no IPAM server: pools, allocations and a deterministic allocator.\n---\n\n# ipam Provider\n\n",
     );
     out.push_str(INDEX_BODY);
+    let _ = writeln!(
+        out,
+        "\n## Functions\n\nWith Terraform 1.8 or later, `provider::ipam::NAME(...)` computes with CIDRs and sizes GKE and EKS ranges, with the same code the allocator uses. Terraform 1.6 and 1.7 run every resource; they only lack the functions.\n"
+    );
+    for f in super::functions::all() {
+        let _ = writeln!(
+            out,
+            "- [`{name}`](functions/{name}.md): {}",
+            f.summary,
+            name = f.name
+        );
+    }
     if let Some(example) = read(root, "examples/provider/provider.tf") {
         let _ = writeln!(out, "\n## Example Usage\n\n```terraform\n{example}\n```");
     }
@@ -243,6 +255,116 @@ fn guide_page(root: &Path, title: &str, intro: &str, files: &[&str]) -> String {
     out
 }
 
+/// A type as Terraform's type constraint syntax writes it (`list(string)`).
+fn type_hcl(t: &Type) -> String {
+    match t {
+        Type::Bool => "bool".into(),
+        Type::Number => "number".into(),
+        Type::String => "string".into(),
+        Type::Dynamic => "any".into(),
+        Type::List(e) => format!("list({})", type_hcl(e)),
+        Type::Set(e) => format!("set({})", type_hcl(e)),
+        Type::Map(e) => format!("map({})", type_hcl(e)),
+        Type::Object(m) => format!(
+            "object({{{}}})",
+            m.iter()
+                .map(|(k, t)| format!("{k} = {}", type_hcl(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A JSON value as Terraform writes it in HCL (`{ nodes = 21 }`, `["a", "b"]`).
+fn hcl_value(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "null".into(),
+        J::Bool(b) => b.to_string(),
+        J::Number(n) => n.to_string(),
+        J::String(s) => format!("{s:?}"),
+        J::Array(a) => format!(
+            "[{}]",
+            a.iter().map(hcl_value).collect::<Vec<_>>().join(", ")
+        ),
+        J::Object(m) => format!(
+            "{{ {} }}",
+            m.iter()
+                .map(|(k, v)| format!("{k} = {}", hcl_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The page of one provider function, in the layout of HashiCorp's function docs.
+pub fn function_page(root: &Path, d: &super::functions::Def) -> String {
+    let sig = crate::tfplugin::Function::signature(d);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "---\npage_title: \"{name} function - terraform-provider-ipam\"\nsubcategory: \"\"\ndescription: |-\n  {summary}\n---\n\n# function: {name}\n\n{description}\n\nCall it as `provider::ipam::{name}(...)`; provider functions need Terraform 1.8 or later.",
+        name = d.name,
+        summary = sig.summary,
+        description = sig.description
+    );
+    if let Some(example) = read(root, &format!("examples/functions/{}/function.tf", d.name)) {
+        let _ = writeln!(out, "\n## Example Usage\n\n```terraform\n{example}\n```");
+    }
+    let params: Vec<String> = sig
+        .parameters
+        .iter()
+        .map(|p| format!("{} {}", p.name, type_hcl(&p.ty)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n<!-- generated from the function's definition by scripts/gen-docs.sh -->\n## Signature\n\n```text\n{}({}) {}\n```\n\n## Arguments\n",
+        d.name,
+        params.join(", "),
+        type_hcl(&sig.returns)
+    );
+    for (i, p) in sig.parameters.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}. `{}` ({}) {}",
+            i + 1,
+            p.name,
+            type_name(&p.ty),
+            p.description
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nA null argument is an error; an unknown one (known after apply) makes the result unknown.\n\n## Results\n\nEach of these is checked against real Terraform by the test suite.\n\n| Call | Result |\n|---|---|"
+    );
+    for (args, result) in d.examples {
+        let shown = serde_json::from_str(result)
+            .map(|v| hcl_value(&v))
+            .unwrap_or_else(|_| result.to_string());
+        let _ = writeln!(
+            out,
+            "| `provider::ipam::{}({})` | `{}` |",
+            d.name,
+            args.replace('|', "\\|"),
+            shown.replace('|', "\\|")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Errors\n\nA bad argument fails the plan with Terraform's \"Invalid function argument\" and `Invalid value for \"<parameter>\" parameter: <text>.`, for example:\n\n| Call | Parameter | Text |\n|---|---|---|"
+    );
+    for (args, param, text) in d.errors {
+        let _ = writeln!(
+            out,
+            "| `provider::ipam::{}({})` | `{param}` | {} |",
+            d.name,
+            args.replace('|', "\\|"),
+            text.replace('|', "\\|")
+        );
+    }
+    out
+}
+
 /// Every generated page: (path relative to the repository root, content).
 pub fn render(root: &Path) -> Vec<(String, String)> {
     let mut pages = vec![("docs/index.md".to_string(), index_page(root))];
@@ -276,6 +398,12 @@ pub fn render(root: &Path) -> Vec<(String, String)> {
         pages.push((
             format!("docs/data-sources/{short}.md"),
             data_source_page(root, d.type_name(), &d.schema()),
+        ));
+    }
+    for f in super::functions::all() {
+        pages.push((
+            format!("docs/functions/{}.md", f.name),
+            function_page(root, f),
         ));
     }
     pages
