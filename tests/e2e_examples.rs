@@ -85,7 +85,29 @@ fn terraform_test(rel: &str) {
 fn gke_example_plans_applies_and_tests() {
     let w = full_cycle("examples/gke");
     let subnets = w.tf(&["output", "-json", "subnetworks"]).ok().json();
-    assert_eq!(subnets["europe-west1"]["ip_cidr_range"], "10.244.0.0/20");
+    assert_eq!(subnets["europe-west1"]["ip_cidr_range"], "10.244.0.0/22");
+    assert_eq!(
+        subnets.as_object().unwrap().len(),
+        3,
+        "one module instance per cluster"
+    );
+    // The check block flags an overlap with another state's range, naming both.
+    let main = std::fs::read_to_string(w.path().join("main.tf")).unwrap();
+    let clash = main.replace(
+        r#""vpn/clients"       = "192.168.64.0/20""#,
+        r#""vpn/clients"       = "10.241.0.0/16""#,
+    );
+    assert_ne!(clash, main);
+    w.write("main.tf", &clash);
+    let plan = w.tf(&["plan", "-no-color", "-input=false"]).ok();
+    let warned = plan.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        warned.contains("Check block assertion failed")
+            && warned.contains(r#"[["gke/europe-west1","vpn/clients"]]"#),
+        "{}",
+        plan.stdout
+    );
+    w.write("main.tf", &main);
     assert_eq!(
         subnets["europe-west1"]["secondary_ip_range"][0]["range_name"],
         "gke-europe-west1-pods"

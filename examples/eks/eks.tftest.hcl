@@ -28,6 +28,10 @@ run "prefix_reservations_are_28_aligned" {
     error_message = "every CNI prefix reservation must be a /28-aligned block"
   }
   assert {
+    condition     = [for k, r in output.cni_prefix_reservations : split("/", r.cidr_block)[1]] == ["20", "20", "20", "22", "22", "22"]
+    error_message = "prod reserves a /20 (20 nodes x 8 prefixes), staging a /22 (5 nodes x 8)"
+  }
+  assert {
     condition     = output.subnets["prod/public-us-east-1a"].usable_hosts == "1019"
     error_message = "AWS keeps 5 addresses of a /22"
   }

@@ -1,21 +1,28 @@
 # EKS address plan: one VPC per environment from a regional pool, one private and
 # one public subnet per availability zone, and in every private subnet a block
-# reserved for VPC CNI prefix delegation (/28 prefixes, so /28-aligned).
+# reserved for VPC CNI prefix delegation (/28 prefixes, so /28-aligned), sized with
+# provider::ipam::eks_max_pods and eks_prefix_reservation_length.
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.8" # provider functions
   required_providers {
     ipam = { source = "ipam-rs/ipam", version = "~> 0.1" }
   }
 }
 
 variable "environments" {
-  description = "VPC prefix length by environment."
-  type        = map(number)
+  description = "Per environment: the VPC's prefix length, and the most nodes per zone drawing /28 prefixes from the private subnet."
+  type        = map(object({ vpc_prefix_length = number, nodes_per_az = number }))
   default = {
-    prod    = 16
-    staging = 18
+    prod    = { vpc_prefix_length = 16, nodes_per_az = 20 }
+    staging = { vpc_prefix_length = 18, nodes_per_az = 5 }
   }
+}
+
+variable "node_type" {
+  description = "Network interfaces and IPv4 addresses per interface of the node instance type (m5.large: 3 and 10)."
+  type        = object({ enis = number, ips_per_eni = number })
+  default     = { enis = 3, ips_per_eni = 10 }
 }
 
 variable "azs" {
@@ -25,11 +32,14 @@ variable "azs" {
 }
 
 locals {
+  # Pods per node with prefix delegation (434 on an m5.large), capped at kubelet's 110.
+  max_pods_per_node = min(110, provider::ipam::eks_max_pods(var.node_type.enis, var.node_type.ips_per_eni, true))
+
   # "<env>/<tier>-<az>" => { env, az, tier, prefix_length }
   subnets = merge([
-    for env, size in var.environments : merge(
-      { for az in var.azs : "${env}/private-${az}" => { env = env, az = az, tier = "private", prefix_length = size + 3 } },
-      { for az in var.azs : "${env}/public-${az}" => { env = env, az = az, tier = "public", prefix_length = size + 6 } },
+    for env, e in var.environments : merge(
+      { for az in var.azs : "${env}/private-${az}" => { env = env, az = az, tier = "private", prefix_length = e.vpc_prefix_length + 3 } },
+      { for az in var.azs : "${env}/public-${az}" => { env = env, az = az, tier = "public", prefix_length = e.vpc_prefix_length + 6 } },
     )
   ]...)
   private = { for k, s in local.subnets : k => s if s.tier == "private" }
@@ -41,7 +51,7 @@ resource "ipam_pool" "us_east_1" {
   reserved = ["10.79.255.0/24"]
   strategy = "lowest"
   allocations = {
-    for env, size in var.environments : env => { prefix_length = size, description = "${env} VPC" }
+    for env, e in var.environments : env => { prefix_length = e.vpc_prefix_length, description = "${env} VPC" }
   }
 }
 
@@ -64,8 +74,10 @@ resource "ipam_allocation" "subnet" {
   cloud = "aws"
 }
 
-# Each private subnet keeps half of itself for VPC CNI prefix delegation: an
-# aws_ec2_subnet_cidr_reservation of type "prefix", which must be /28-aligned.
+# Each private subnet keeps a block for VPC CNI prefix delegation: an
+# aws_ec2_subnet_cidr_reservation of type "prefix", which must be /28-aligned. Its size
+# holds ceil(max_pods / 16) + 1 prefixes per node (one warm, WARM_PREFIX_TARGET=1):
+# 20 nodes of 110 Pods need 160 /28s, a /20 (half of prod's /19 private subnets).
 resource "ipam_pool" "private_subnet" {
   for_each = local.private
 
@@ -73,7 +85,10 @@ resource "ipam_pool" "private_subnet" {
   max_prefix_length = 28
   reserved          = [ipam_allocation.subnet[each.key].network_address] # keep the subnet's first block for AWS
   allocations = {
-    cni_prefixes = { prefix_length = ipam_allocation.subnet[each.key].prefix_length + 1, description = "VPC CNI /28 prefixes" }
+    cni_prefixes = {
+      prefix_length = provider::ipam::eks_prefix_reservation_length(var.environments[each.value.env].nodes_per_az, local.max_pods_per_node)
+      description   = "VPC CNI /28 prefixes"
+    }
   }
 }
 

@@ -169,9 +169,12 @@ The same configuration and state give the same CIDRs on any machine, at any `-pa
 - Duplicate allocation keys are resolved by Terraform before the provider sees them:
   `merge()` keeps the last one silently, a `for` expression fails with "Duplicate object
   key". Prefer literal maps or `for` expressions when collecting requests from modules.
-- A module that both declares a request and receives its block must be called once per
-  instance (`module.x.request`): a `for` over a `for_each` module depends on the whole
-  module and makes a cycle.
+- A `for` over a `for_each` module's own outputs depends on the whole module, so a
+  module cannot both declare its request as an output and receive its block from the
+  same pool. Compute the requests in the root from the variables the module gets (the
+  sizing functions make that one line, as the GKE example does with
+  `gke_prefix_lengths`) and pass each instance its block: one `for_each` module call
+  for any number of clusters, no cycle.
 - `terraform plan -target=ipam_pool.x` does not plan the handles, so their move guard
   cannot fire; the next full plan reports the move.
 - A plan-time error (a move guard, an exhausted pool) also stops `terraform destroy`,

@@ -1,7 +1,9 @@
 # One GKE cluster's address plan: node subnet (primary range), Pods and Services
-# (secondary ranges), carved from the block its parent pool gave it.
+# (secondary ranges), sized from what the cluster must hold and carved from the block
+# its parent pool gave it.
 
 terraform {
+  required_version = ">= 1.8"
   required_providers {
     ipam = { source = "ipam-rs/ipam" }
   }
@@ -17,38 +19,47 @@ variable "region" {
   type        = string
 }
 
-variable "sizes" {
-  description = "Prefix lengths of the node, Pod and Service ranges."
-  type = object({
-    nodes    = number
-    pods     = number
-    services = number
-  })
+variable "max_nodes" {
+  description = "The most nodes the cluster will ever have."
+  type        = number
+}
+
+variable "max_pods_per_node" {
+  description = "Maximum Pods per node (8 to 256; GKE's default is 110)."
+  type        = number
+  default     = 110
+}
+
+variable "max_services" {
+  description = "The most Services the cluster will have."
+  type        = number
+  default     = 4096
 }
 
 variable "block" {
   description = "This cluster's entry in the parent pool (ipam_pool.<parent>.allocations[\"<key>\"])."
-  type        = object({ cidr = string, name = string, pool_id = string })
+  type        = object({ cidr = string, name = string, pool_id = string, prefix_length = number })
 }
 
-# What this cluster asks of its parent pool: the smallest block holding its ranges.
-# It depends only on `sizes`, so the parent can place it before `block` is known.
-output "request" {
-  description = "The allocation request for the parent pool."
-  value = {
-    prefix_length = min(var.sizes.pods, var.sizes.nodes, var.sizes.services) - 1
-    description   = "GKE cluster ${var.name}"
-  }
+locals {
+  sizes = provider::ipam::gke_prefix_lengths(var.max_nodes, var.max_pods_per_node, var.max_services)
 }
 
 resource "ipam_pool" "cluster" {
   cidrs = [var.block.cidr]
   allocations = {
-    pods     = { prefix_length = var.sizes.pods, description = "Pods (secondary)" }
+    pods = { prefix_length = local.sizes.pods, description = "Pods (secondary)" }
     # The node subnet may grow 4x in place (GCP expands a primary range only to a
     # superset): the room is held now, so a later, larger prefix never moves it.
-    nodes    = { prefix_length = var.sizes.nodes, grow_to = var.sizes.nodes - 2, description = "Nodes (primary)" }
-    services = { prefix_length = var.sizes.services, description = "Services (secondary)" }
+    nodes    = { prefix_length = local.sizes.nodes, grow_to = local.sizes.nodes - 2, description = "Nodes (primary)" }
+    services = { prefix_length = local.sizes.services, description = "Services (secondary)" }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.block.prefix_length <= min(local.sizes.pods, local.sizes.nodes - 2, local.sizes.services) - 1
+      error_message = "The block ${var.block.cidr} is too small for ${var.max_nodes} nodes of ${var.max_pods_per_node} Pods and ${var.max_services} Services: ask the parent pool for a /${min(local.sizes.pods, local.sizes.nodes - 2, local.sizes.services) - 1}."
+    }
   }
 }
 
@@ -68,6 +79,11 @@ resource "ipam_allocation" "services" {
   entry = ipam_pool.cluster.allocations["services"]
   cloud = "gcp"
   range = "secondary"
+}
+
+output "sizes" {
+  description = "Prefix lengths of the node, Pod and Service ranges."
+  value       = local.sizes
 }
 
 output "subnetwork" {
