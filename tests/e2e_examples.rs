@@ -116,6 +116,77 @@ fn gke_example_plans_applies_and_tests() {
     terraform_test("examples/gke");
 }
 
+/// GKE Auto IPAM: growing the cluster adds non-contiguous Pod ranges from the corp
+/// pool and moves nothing, across two applies.
+#[test]
+fn gke_auto_ipam_grows_without_moving_anything() {
+    let w = full_cycle("examples/gke-auto-ipam");
+    let before = w.resource("ipam_pool.corp");
+    let nodes_before = w.tf(&["output", "-json", "node_pod_blocks"]).ok().json();
+    assert_eq!(
+        w.tf(&["output", "-json", "pod_ranges"]).ok().json(),
+        serde_json::json!(["10.128.0.0/20"])
+    );
+    assert_eq!(nodes_before.as_object().unwrap().len(), 16);
+
+    // Grow from 16 to 40 nodes: 40 /24s need three /20 Pod ranges.
+    let plan = w.plan_json(&["-var", "max_nodes=40"]);
+    assert_eq!(common::actions(&plan, "ipam_pool.corp"), ["update"]);
+    assert_eq!(common::actions(&plan, "ipam_pool.pods"), ["update"]);
+    w.tf(&["apply", "-no-color", "test.tfplan"]).ok();
+    let out = w.tf(&[
+        "plan",
+        "-no-color",
+        "-input=false",
+        "-detailed-exitcode",
+        "-var",
+        "max_nodes=40",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+
+    let after = w.resource("ipam_pool.corp");
+    let ranges = w.tf(&["output", "-json", "pod_ranges"]).ok().json();
+    let ranges: Vec<ipnet::IpNet> = ranges
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ranges.len(), 3);
+    // Nothing handed out before moved: the first range, the node subnet, the other
+    // team's VMs, and every node's Pod block.
+    for (name, cidr) in common::cidrs(&before) {
+        assert_eq!(common::cidrs(&after)[&name], cidr, "{name} moved");
+    }
+    let nodes_after = w.tf(&["output", "-json", "node_pod_blocks"]).ok().json();
+    for (node, block) in nodes_before.as_object().unwrap() {
+        assert_eq!(&nodes_after[node], block, "{node} moved");
+    }
+    assert_eq!(nodes_after.as_object().unwrap().len(), 40);
+    // The new ranges are not contiguous with the first: other blocks lie between.
+    let first = ranges[0];
+    for r in &ranges[1..] {
+        assert!(!ipam::alloc::overlaps(&first, r));
+        let gap_free = ipam::alloc::merge(&[first, *r]).len() == 1;
+        assert!(!gap_free, "{first} and {r} are one block");
+    }
+    let space = w.tf(&["output", "-json", "pod_space"]).ok().json();
+    assert!(space.as_array().unwrap().len() >= 2, "{space}");
+    // Every node's block lies in one of the cluster's ranges.
+    for block in nodes_after.as_object().unwrap().values() {
+        let b: ipnet::IpNet = block.as_str().unwrap().parse().unwrap();
+        assert!(ranges.iter().any(|r| r.contains(&b)), "{b}");
+    }
+    w.tf(&[
+        "destroy",
+        "-no-color",
+        "-auto-approve",
+        "-var",
+        "max_nodes=40",
+    ])
+    .ok();
+}
+
 #[test]
 fn eks_example_plans_applies_and_tests() {
     let w = full_cycle("examples/eks");
@@ -233,6 +304,7 @@ fn every_example_directory_is_covered() {
             "data-sources/ipam_shared_pool",
             "eks",
             "gke",
+            "gke-auto-ipam",
             "provider",
             "resources/ipam_allocation",
             "resources/ipam_pool",

@@ -389,6 +389,15 @@ pub fn render(root: &Path) -> Vec<(String, String)> {
             &["examples/eks/main.tf", "examples/eks/eks.tftest.hcl"],
         ),
     ));
+    pages.push((
+        "docs/guides/gke-auto-ipam.md".into(),
+        guide_page(
+            root,
+            "GKE Auto IPAM, planned ahead: Pod ranges that grow with the cluster",
+            "A cluster starts with one /20 of Pods; as `max_nodes` grows it gets more /20s from the shared pool, wherever there is room, and nothing handed out moves (as GKE Auto IPAM adds secondary ranges). `gke_pod_prefix_per_node` sizes each node's block, so the number of ranges is arithmetic. Try `terraform apply`, then `terraform apply -var max_nodes=40`.",
+            &["examples/gke-auto-ipam/main.tf"],
+        ),
+    ));
     for r in super::resources() {
         let short = r.type_name().trim_start_matches("ipam_");
         pages.push((
