@@ -6,6 +6,8 @@
 #   scripts/bench-terraform.sh pools      # 1 and 200 ipam_pool instances
 #   scripts/bench-terraform.sh ledger     # 1 pool of 1,000 allocations + 1,000 handles
 #   scripts/bench-terraform.sh same-shape # the same vs terraform_data of the same shape
+#   scripts/bench-terraform.sh functions  # 1, 200 and 1,000 provider function calls in one
+#                                         # plan vs Terraform's built-in cidrsubnet
 set -e
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -113,12 +115,27 @@ resource "terraform_data" "h" {
 }'
 }
 
+# N calls of provider::ipam::cidr_contains in one plan, against N calls of Terraform's
+# built-in cidrsubnet. Every provider call is one CallFunction round trip; N = 1 shows
+# the fixed cost of starting the plugin. (range() stops at 1,024 values.)
+functions() {
+  n=$1
+  run_pair "functions-$n" "
+output \"inside\" {
+  value = [for i in range($n) : provider::ipam::cidr_contains(\"10.0.0.0/8\", \"10.\${floor(i / 256)}.\${i % 256}.0/24\")]
+}" "
+output \"inside\" {
+  value = [for i in range($n) : cidrsubnet(\"10.0.0.0/8\", 16, i)]
+}"
+}
+
 echo "Terraform: $("$tf" version | head -n 1); $(nproc) cores"
 printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
 case ${1:-all} in
   pools) pools 1; pools 200 ;;
   ledger) ledger ;;
   same-shape) ledger_same_shape ;;
-  all) pools 1; pools 200; ledger; ledger_same_shape ;;
-  *) echo "usage: $0 [pools|ledger|same-shape|all]" >&2; exit 2 ;;
+  functions) functions 1; functions 200; functions 1000 ;;
+  all) pools 1; pools 200; ledger; ledger_same_shape; functions 1; functions 200; functions 1000 ;;
+  *) echo "usage: $0 [pools|ledger|same-shape|functions|all]" >&2; exit 2 ;;
 esac
