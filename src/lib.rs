@@ -17,6 +17,9 @@
 //!   `proto/`, the handshake, mTLS, and msgpack/JSON value conversion. It only
 //!   translates; resource calls get a [`tfplugin::Context`] with what
 //!   `ConfigureProvider` made and the `StopProvider` signal.
+//! - [`report`]: on the side, the `report` subcommand: reads `terraform show -json`
+//!   with its own serde types and draws every pool (HTML, SVG, Markdown) on a Hilbert
+//!   layout, with the allocator's CIDR code. It knows nothing of the protocol.
 //!
 //! The binary (`src/main.rs`) parses flags and calls [`run_plugin`] or [`run_debug`];
 //! [`tfplugin::handshake::serve`] takes a listener and a shutdown future from its
@@ -24,6 +27,7 @@
 
 pub mod alloc;
 pub mod provider;
+pub mod report;
 pub mod store;
 pub mod tfplugin;
 

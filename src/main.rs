@@ -8,12 +8,16 @@ fn main() {
             return;
         }
         Some("--help" | "-h") => {
-            println!("terraform-provider-ipam {}: a Terraform plugin; Terraform starts it. Flags: --version, --debug", env!("CARGO_PKG_VERSION"));
+            println!("terraform-provider-ipam {}: a Terraform plugin; Terraform starts it. Flags: --version, --debug\n  terraform-provider-ipam report [--format html|svg|markdown] [FILE]: draws the pools of `terraform show -json` output", env!("CARGO_PKG_VERSION"));
             return;
+        }
+        Some("report") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            std::process::exit(ipam::report::cli(&args));
         }
         Some("--debug") | None => {}
         Some(other) => {
-            eprintln!("unknown argument {other:?}; flags: --version, --debug");
+            eprintln!("unknown argument {other:?}; flags: --version, --debug; subcommand: report");
             std::process::exit(2);
         }
     }

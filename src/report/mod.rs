@@ -1,0 +1,230 @@
+//! The address-plan report: `terraform-provider-ipam report [--format html|svg|markdown]
+//! [FILE]` reads `terraform show -json` (a state or a saved plan) and draws every pool.
+//!
+//! It stands beside the provider, not on it: it reads Terraform's JSON output format
+//! with its own serde types (`model.rs`), uses the allocator's CIDR code for free space
+//! and counts, and knows nothing of the plugin protocol.
+//!
+//! - `model.rs`: the JSON types, and pools before and after a plan.
+//! - `hilbert.rs`: the Hilbert layout that keeps every CIDR block one rectangle.
+//! - `render.rs`: the HTML page, the SVG maps and the Markdown summary.
+
+pub mod hilbert;
+pub mod model;
+pub mod render;
+
+use std::io::Read;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Input(String),
+}
+
+/// The output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Svg,
+    Markdown,
+}
+
+/// Renders `terraform show -json` output.
+///
+/// ```
+/// use ipam::report::{render, Format};
+/// let state = r#"{"values":{"root_module":{"resources":[{"address":"ipam_pool.p","mode":"managed",
+///   "type":"ipam_pool","values":{"cidrs":["10.0.0.0/16"],"allocations":{"web":{"cidr":"10.0.1.0/24"}}}}]}}}"#;
+/// let page = render(state, Format::Html).unwrap();
+/// assert!(page.contains(r#"data-name="web" data-cidr="10.0.1.0/24""#));
+/// // Input that is not Terraform's JSON says so.
+/// assert!(render("{", Format::Markdown).is_err());
+/// ```
+pub fn render(json: &str, format: Format) -> Result<String, ReportError> {
+    let pools = model::read(json)?;
+    Ok(match format {
+        Format::Html => render::html(&pools),
+        Format::Svg => render::svg(&pools),
+        Format::Markdown => render::markdown(&pools),
+    })
+}
+
+const USAGE: &str = "usage: terraform-provider-ipam report [--format html|svg|markdown] [FILE]\n  reads `terraform show -json` output (a state or a saved plan) from FILE or stdin";
+
+fn parse_args(args: &[String]) -> Result<(Format, Option<String>), ReportError> {
+    let mut format = Format::Html;
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = match a.as_str() {
+            "--format" | "-f" => Some(
+                it.next()
+                    .ok_or_else(|| ReportError::Usage(format!("--format needs a value\n{USAGE}")))?
+                    .as_str(),
+            ),
+            s if s.starts_with("--format=") => Some(&s["--format=".len()..]),
+            "-h" | "--help" => return Err(ReportError::Usage(USAGE.into())),
+            s if s.starts_with('-') && s != "-" => {
+                return Err(ReportError::Usage(format!("unknown flag {s:?}\n{USAGE}")))
+            }
+            s => {
+                if file.replace(s.to_string()).is_some() {
+                    return Err(ReportError::Usage(format!(
+                        "one input file at most\n{USAGE}"
+                    )));
+                }
+                None
+            }
+        };
+        if let Some(v) = value {
+            format = match v {
+                "html" => Format::Html,
+                "svg" => Format::Svg,
+                "markdown" | "md" => Format::Markdown,
+                other => {
+                    return Err(ReportError::Usage(format!(
+                        "unknown format {other:?}: use html, svg or markdown\n{USAGE}"
+                    )))
+                }
+            };
+        }
+    }
+    Ok((format, file.filter(|f| f != "-")))
+}
+
+/// The `report` subcommand: writes the report to stdout; returns the exit code.
+pub fn cli(args: &[String]) -> i32 {
+    let run = || -> Result<String, ReportError> {
+        let (format, file) = parse_args(args)?;
+        let mut input = String::new();
+        match &file {
+            Some(path) => {
+                input = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => {
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .map_err(|source| ReportError::Read {
+                        path: "stdin".into(),
+                        source,
+                    })?;
+            }
+        }
+        render(&input, format)
+    };
+    match run() {
+        Ok(out) => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(out.as_bytes())
+                .and_then(|_| stdout.flush())
+                .is_err()
+            {
+                return 1;
+            }
+            0
+        }
+        Err(ReportError::Usage(u)) => {
+            eprintln!("{u}");
+            2
+        }
+        Err(e) => {
+            eprintln!("terraform-provider-ipam report: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(allocations: &str, description: &str) -> String {
+        format!(
+            r#"{{"values":{{"root_module":{{"resources":[{{"address":"ipam_pool.p","mode":"managed","type":"ipam_pool","values":{{"cidrs":["10.0.0.0/16"],"reserved":["10.0.255.0/24"],"allocations":{{{allocations}}}}}}}],"child_modules":[]}}}},"x":{description:?}}}"#
+        )
+    }
+
+    #[test]
+    fn descriptions_are_escaped_in_html_and_svg() {
+        let json = state(
+            r#""evil":{"cidr":"10.0.0.0/24","description":"<script>alert('x')</script> & \"q\""}"#,
+            "",
+        );
+        for f in [Format::Html, Format::Svg] {
+            let out = render(&json, f).unwrap();
+            assert!(!out.contains("<script>"), "{f:?}");
+            assert!(
+                out.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"),
+                "{f:?}"
+            );
+        }
+        let md = render(&json, Format::Markdown).unwrap();
+        assert!(!md.contains("<script>"));
+    }
+
+    #[test]
+    fn svg_is_well_formed_xml_with_every_allocation() {
+        let json = state(
+            r#""a":{"cidr":"10.0.0.0/24","description":"x < y"},"b":{"cidr":"10.0.128.0/17"},"c":{"cidr":"10.0.1.0/30"}"#,
+            "",
+        );
+        let svg = render(&json, Format::Svg).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("valid XML");
+        let cidrs: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.attribute("data-cidr"))
+            .collect();
+        assert_eq!(cidrs, ["10.0.0.0/24", "10.0.128.0/17", "10.0.1.0/30"]);
+    }
+
+    #[test]
+    fn html_has_no_external_reference() {
+        let json = state(r#""a":{"cidr":"10.0.0.0/24"}"#, "");
+        let html = render(&json, Format::Html).unwrap();
+        for bad in [
+            "<script",
+            "src=",
+            "@import",
+            "url(http",
+            "href=\"http",
+            "@font-face",
+        ] {
+            assert!(!html.contains(bad), "{bad}");
+        }
+        // Internal pattern references only.
+        assert!(html.contains("url(#map-0-0-hatch)"));
+    }
+
+    #[test]
+    fn arguments() {
+        let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(a(&[]).unwrap(), (Format::Html, None));
+        assert_eq!(
+            a(&["--format", "svg", "x.json"]).unwrap(),
+            (Format::Svg, Some("x.json".into()))
+        );
+        assert_eq!(
+            a(&["--format=markdown", "-"]).unwrap(),
+            (Format::Markdown, None)
+        );
+        assert!(matches!(
+            a(&["--format", "pdf"]),
+            Err(ReportError::Usage(_))
+        ));
+        assert!(matches!(a(&["a", "b"]), Err(ReportError::Usage(_))));
+    }
+}
