@@ -288,6 +288,72 @@ resource "ipam_pool" "v6" {{
     assert!(html.contains(">added</span>") && html.contains(">removed</span>"));
 }
 
+/// The shared ledger: a shared pool and two owners in one state, and the data source
+/// that reads every owner's blocks. Both maps show both owners' blocks.
+#[test]
+fn report_of_a_shared_pool_shows_every_owner() {
+    let db = common::pg::cluster().new_database("report_shared");
+    let w = Workdir::new(
+        r#"
+resource "ipam_shared_pool" "corp" {
+  name     = "corp"
+  cidrs    = ["10.0.0.0/16"]
+  reserved = ["10.0.255.0/24"]
+}
+resource "ipam_shared_allocations" "team_a" {
+  pool        = ipam_shared_pool.corp.id
+  owner       = "team-a"
+  allocations = { web = { prefix_length = 24 }, api = { prefix_length = 22 } }
+}
+resource "ipam_shared_allocations" "team_b" {
+  pool        = ipam_shared_pool.corp.id
+  owner       = "team-b"
+  allocations = { db = { prefix_length = 20, description = "databases" } }
+}
+data "ipam_shared_pool" "corp" {
+  name       = ipam_shared_pool.corp.id
+  depends_on = [ipam_shared_allocations.team_a, ipam_shared_allocations.team_b]
+}
+"#,
+    )
+    .with_env("IPAM_DATABASE_URL", &common::pg::cluster().url(&db));
+    w.apply();
+    let show = w.tf(&["show", "-json"]).ok();
+    let state = show.json();
+    let html = report(&[], &show.stdout);
+    let a = common::cidrs(&w.resource("ipam_shared_allocations.team_a"));
+    let b = common::cidrs(&w.resource("ipam_shared_allocations.team_b"));
+    let owners: Vec<(String, &String)> = a
+        .iter()
+        .map(|(n, c)| (format!("team-a/{n}"), c))
+        .chain(b.iter().map(|(n, c)| (format!("team-b/{n}"), c)))
+        .collect();
+    assert_eq!(owners.len(), 3);
+    // The managed pool's section and the data source's section each draw all three.
+    let sections: Vec<&str> = html.split("<section ").skip(1).collect();
+    assert_eq!(sections.len(), 2, "{html}");
+    for s in &sections {
+        for (name, cidr) in &owners {
+            let attrs = format!(r#"data-name="{name}" data-cidr="{cidr}""#);
+            assert!(s.contains(&attrs), "{attrs} missing in a section");
+        }
+    }
+    assert!(html.contains("data.ipam_shared_pool"));
+    let md = report(&["--format", "markdown"], &show.stdout);
+    assert!(
+        md.contains("| `ipam_shared_pool.corp` | 10.0.0.0/16 | 3 |"),
+        "{md}"
+    );
+    assert!(
+        state["values"]["root_module"]["resources"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 4
+    );
+    w.tf(&["destroy", "-no-color", "-auto-approve"]).ok();
+}
+
 #[test]
 fn bad_input_and_flags_are_errors_not_panics() {
     let run = |args: &[&str], input: &str| {

@@ -204,6 +204,15 @@ fn pool_view(address: &str, ty: &str, v: &Json) -> Result<PoolView, ReportError>
             .push(parse_range(r).map_err(|e| bad(address, "reserved", e))?);
     }
     read_allocations(address, v, &mut view)?;
+    // The shared pool data source's blocks of plans not yet applied hold their space.
+    if let Some(m) = v.get("reservations").and_then(Json::as_object) {
+        for e in m.values() {
+            if let Some(c) = e.get("cidr").and_then(Json::as_str) {
+                view.held
+                    .push(parse_cidr(c).map_err(|e| bad(address, "reservations", e))?);
+            }
+        }
+    }
     if ty == "ipam_pool" {
         if let Some(m) = v.get("released").and_then(Json::as_object) {
             for e in m.values() {
