@@ -278,7 +278,10 @@ resource "ipam_pool" "v6" {{
     assert!(md.contains("**`ipam_pool.office`**"), "{md}");
     assert!(md.contains("| ➕ added | `cameras` |"), "{md}");
     assert!(md.contains("| ➖ removed | `printers` |"), "{md}");
-    assert!(md.contains("1 added, 1 removed, 0 moved"), "{md}");
+    assert!(
+        md.contains("1 added, 1 removed, 0 moved, 0 resized"),
+        "{md}"
+    );
     assert!(md.contains("Unchanged: "), "{md}");
     assert!(md.lines().count() < 40, "too long to post:\n{md}");
     // The plan's page marks them too, with a legend.

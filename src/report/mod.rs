@@ -209,8 +209,8 @@ mod tests {
         assert!(html.contains("url(#map-0-0-hatch)"));
     }
 
-    /// A saved plan marks added, moved and removed allocations on the map and in the
-    /// table, and draws the removed block where it was.
+    /// A saved plan marks added, moved, resized and removed allocations on the map and
+    /// in the table, and draws the removed block where it was.
     #[test]
     fn a_plan_marks_added_moved_and_removed() {
         let pool =
@@ -218,10 +218,10 @@ mod tests {
         let json = format!(
             r#"{{"format_version":"1.2","resource_changes":[{{"address":"ipam_pool.p","mode":"managed","type":"ipam_pool","change":{{"actions":["update"],"before":{},"after":{}}}}}]}}"#,
             pool(
-                r#""keep":{"cidr":"10.0.0.0/24"},"grow":{"cidr":"10.0.1.0/24"},"gone":{"cidr":"10.0.2.0/24"}"#
+                r#""keep":{"cidr":"10.0.0.0/24"},"grow":{"cidr":"10.0.1.0/24"},"gone":{"cidr":"10.0.2.0/24"},"wide":{"cidr":"10.0.16.0/24"}"#
             ),
             pool(
-                r#""keep":{"cidr":"10.0.0.0/24"},"grow":{"cidr":"10.0.4.0/22"},"new":{"cidr":"10.0.8.0/24"}"#
+                r#""keep":{"cidr":"10.0.0.0/24"},"grow":{"cidr":"10.0.4.0/22"},"new":{"cidr":"10.0.8.0/24"},"wide":{"cidr":"10.0.16.0/23"}"#
             )
         );
         let html = render(&json, Format::Html).unwrap();
@@ -234,7 +234,10 @@ mod tests {
         );
         assert!(html.contains(r#"<g class="alloc added" data-name="new" data-cidr="10.0.8.0/24""#));
         assert!(html.contains("10.0.1.0/24 &rarr; 10.0.4.0/22"));
-        assert!(html.contains("1 added, 1 removed, 1 moved"));
+        assert!(
+            html.contains(r#"<g class="alloc resized" data-name="wide" data-cidr="10.0.16.0/23""#)
+        );
+        assert!(html.contains("1 added, 1 removed, 1 moved, 1 resized"));
         let md = render(&json, Format::Markdown).unwrap();
         assert!(
             md.contains("| ↔️ moved | `grow` | 10.0.1.0/24 | 10.0.4.0/22 | 1024 |"),

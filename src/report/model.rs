@@ -107,7 +107,10 @@ pub struct PoolReport {
 pub enum Status {
     Added,
     Removed,
+    /// At another start address.
     Moved,
+    /// Grown or shrunk at the same start.
+    Resized,
     Unchanged,
 }
 
@@ -117,6 +120,7 @@ impl Status {
             Status::Added => "added",
             Status::Removed => "removed",
             Status::Moved => "moved",
+            Status::Resized => "resized",
             Status::Unchanged => "unchanged",
         }
     }
@@ -146,7 +150,8 @@ impl PoolReport {
                     _ if !plan => Status::Unchanged,
                     (None, Some(_)) => Status::Added,
                     (Some(_), None) => Status::Removed,
-                    (Some(x), Some(y)) if x.cidr != y.cidr => Status::Moved,
+                    (Some(x), Some(y)) if x.cidr.network() != y.cidr.network() => Status::Moved,
+                    (Some(x), Some(y)) if x.cidr != y.cidr => Status::Resized,
                     _ => Status::Unchanged,
                 };
                 (n.clone(), status, b, a)

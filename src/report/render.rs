@@ -244,6 +244,7 @@ svg.map .held{fill:#f6e7b8;stroke:#d8c47a;stroke-width:1}
 svg.map .alloc rect{stroke:#fff;stroke-width:1}
 svg.map .alloc.added rect{stroke:#1a7f37;stroke-width:3}
 svg.map .alloc.moved rect{stroke:#c05f00;stroke-width:3}
+svg.map .alloc.resized rect{stroke:#2455b8;stroke-width:3}
 svg.map .alloc.removed rect{stroke:#b42318;stroke-width:2;stroke-dasharray:6 4}
 svg.map .alloc:hover rect{stroke:#111;stroke-width:3}
 svg.map text{text-anchor:middle;fill:#111;pointer-events:none;font-family:system-ui,sans-serif}
@@ -255,13 +256,13 @@ table{border-collapse:collapse;margin-top:10px;font-size:13px}
 th,td{border-bottom:1px solid #e1e1da;padding:3px 10px;text-align:left;vertical-align:top}
 th{background:#f0f0ea}td.n{text-align:right;font-variant-numeric:tabular-nums}
 summary{cursor:pointer;margin-top:10px;color:#335}
-tr.added td{background:#e9f6ec}tr.removed td{background:#fbeaea;text-decoration:line-through}tr.moved td{background:#fdf1e3}
+tr.added td{background:#e9f6ec}tr.removed td{background:#fbeaea;text-decoration:line-through}tr.moved td{background:#fdf1e3}tr.resized td{background:#e8eefb}
 "#;
 
 fn legend(out: &mut String, plan: bool) {
     out.push_str(r#"<div class="legend"><span><i class="sw" style="background:hsl(200,55%,62%)"></i>allocation</span><span><i class="sw" style="background:#eef1f4"></i>free</span><span><i class="sw" style="background:repeating-linear-gradient(45deg,#d9d4c7 0 3px,#8a8170 3px 4px)"></i>reserved</span><span><i class="sw" style="background:#f6e7b8"></i>held (growth room, release hold)</span>"#);
     if plan {
-        out.push_str(r#"<span><i class="sw" style="border:3px solid #1a7f37"></i>added</span><span><i class="sw" style="border:3px solid #c05f00"></i>moved</span><span><i class="sw" style="border:2px dashed #b42318"></i>removed</span>"#);
+        out.push_str(r#"<span><i class="sw" style="border:3px solid #1a7f37"></i>added</span><span><i class="sw" style="border:3px solid #c05f00"></i>moved</span><span><i class="sw" style="border:3px solid #2455b8"></i>resized in place</span><span><i class="sw" style="border:2px dashed #b42318"></i>removed</span>"#);
     }
     out.push_str("</div>");
 }
@@ -372,10 +373,11 @@ pub fn html(pools: &[PoolReport]) -> String {
             let n = |s: Status| changes.iter().filter(|c| c.1 == s).count();
             let _ = write!(
                 out,
-                " &middot; {} added, {} removed, {} moved",
+                " &middot; {} added, {} removed, {} moved, {} resized",
                 n(Status::Added),
                 n(Status::Removed),
-                n(Status::Moved)
+                n(Status::Moved),
+                n(Status::Resized)
             );
         }
         if let Some(a) = &p.after {
@@ -421,7 +423,9 @@ pub fn html(pools: &[PoolReport]) -> String {
             let a = now.as_ref().or(before.as_ref());
             let Some(a) = a else { continue };
             let cidr = match (status, before, now) {
-                (Status::Moved, Some(b), Some(n)) => format!("{} &rarr; {}", b.cidr, n.cidr),
+                (Status::Moved | Status::Resized, Some(b), Some(n)) => {
+                    format!("{} &rarr; {}", b.cidr, n.cidr)
+                }
                 _ => a.cidr.to_string(),
             };
             let _ = write!(
@@ -501,12 +505,13 @@ pub fn markdown(pools: &[PoolReport]) -> String {
         let n = |s: Status| changes.iter().filter(|c| c.1 == s).count();
         let _ = writeln!(
             out,
-            "**`{}`** — utilization {} — {} added, {} removed, {} moved\n",
+            "**`{}`** — utilization {} — {} added, {} removed, {} moved, {} resized\n",
             md(&p.address),
             util_line(p, true).replace("&rarr;", "→"),
             n(Status::Added),
             n(Status::Removed),
-            n(Status::Moved)
+            n(Status::Moved),
+            n(Status::Resized)
         );
         out.push_str(
             "| Change | Allocation | Before | After | Addresses |\n|---|---|---|---|---:|\n",
@@ -516,6 +521,7 @@ pub fn markdown(pools: &[PoolReport]) -> String {
                 Status::Added => "➕ added",
                 Status::Removed => "➖ removed",
                 Status::Moved => "↔️ moved",
+                Status::Resized => "⤢ resized",
                 Status::Unchanged => "",
             };
             let cidr =
