@@ -28,8 +28,9 @@ fn chromium() -> PathBuf {
     panic!("no Chromium: run scripts/setup-chromium.sh (scripts/test.sh does)");
 }
 
-/// Runs `terraform-provider-ipam report` on `input`.
-fn report(args: &[&str], input: &str) -> String {
+/// Runs `terraform-provider-ipam report ARGS` with `input` on stdin: exit code,
+/// stdout, stderr.
+fn run_report(args: &[&str], input: &str) -> (Option<i32>, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_terraform-provider-ipam"))
         .arg("report")
         .args(args)
@@ -46,12 +47,18 @@ fn report(args: &[&str], input: &str) -> String {
         .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "report {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The report's output, which must succeed.
+fn report(args: &[&str], input: &str) -> String {
+    let (code, out, err) = run_report(args, input);
+    assert_eq!(code, Some(0), "report {args:?} failed: {err}");
+    out
 }
 
 /// (pool address, allocation name, CIDR) of every allocation in a state's JSON.
@@ -360,26 +367,8 @@ data "ipam_shared_pool" "corp" {
 #[test]
 fn bad_input_and_flags_are_errors_not_panics() {
     let run = |args: &[&str], input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_terraform-provider-ipam"))
-            .arg("report")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let (code, _, err) = run_report(args, input);
+        (code, err)
     };
     let (code, err) = run(&[], "not json");
     assert_eq!(code, Some(1));

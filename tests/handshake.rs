@@ -356,7 +356,7 @@ async fn call_function_answers_errors_in_the_response() {
         .error
         .unwrap()
         .text
-        .contains("takes 1 arguments, got 0"));
+        .contains("takes 1 argument, got 0"));
     let none = call("nope", vec![]).await;
     assert!(none.error.unwrap().text.contains("no function \"nope\""));
     // An unknown nested in a list makes the result unknown (msgpack extension 0).

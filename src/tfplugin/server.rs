@@ -215,9 +215,10 @@ fn call_function(
     if args.len() != params.len() {
         return Err(FunctionError {
             text: format!(
-                "{} takes {} arguments, got {}",
+                "{} takes {} argument{}, got {}",
                 f.function.name(),
                 params.len(),
+                if params.len() == 1 { "" } else { "s" },
                 args.len()
             ),
             argument: None,

@@ -19,6 +19,7 @@ use crate::alloc::{parse_cidr, parse_range, AllocError, Cloud, SizingError};
 use crate::tfplugin::{Function, FunctionError, FunctionSignature, Parameter, Type, Value};
 
 /// One provider function: its documentation, signature, body and examples.
+#[derive(Clone, Copy)]
 pub struct Def {
     pub name: &'static str,
     pub summary: &'static str,
@@ -68,22 +69,8 @@ pub fn all() -> Vec<&'static Def> {
 pub fn functions() -> Vec<Arc<dyn Function>> {
     all()
         .into_iter()
-        .map(|d| Arc::new(DefRef(d)) as Arc<dyn Function>)
+        .map(|d| Arc::new(*d) as Arc<dyn Function>)
         .collect()
-}
-
-struct DefRef(&'static Def);
-
-impl Function for DefRef {
-    fn name(&self) -> &'static str {
-        self.0.name
-    }
-    fn signature(&self) -> FunctionSignature {
-        self.0.signature()
-    }
-    fn call(&self, args: &[Value]) -> Result<Value, FunctionError> {
-        self.0.call(args)
-    }
 }
 
 /// The arguments of one call, decoded against the parameter types and wholly known
