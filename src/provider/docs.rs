@@ -140,6 +140,10 @@ request to the network team, no duplicate CIDR, and CIDRs still known at plan. T
 source [`ipam_shared_pool`](data-sources/shared_pool.md) reads every owner's blocks. See
 the [shared ledger guide](guides/shared-ledger.md).
 
+To see a plan before you apply it, `terraform-provider-ipam report` draws every pool of
+`terraform show -json` (a state or a saved plan) as an HTML page, an SVG or a Markdown
+pull-request comment: see the [report guide](guides/report.md).
+
 Placement: new and changed requests go largest first, then by name, into the tightest
 free block (`strategy = "best_fit"`), or the lowest (`lowest`) or highest (`highest`) one.
 The same configuration and state give the same CIDRs on any machine, at any `-parallelism`.
