@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ipam::provider::config::Configured;
 use ipam::provider::shared_allocations::SharedAllocationsResource;
-use ipam::store::Store;
+use ipam::store::{Claim, Store};
 use ipam::tfplugin::{Context, PlanRequest, Resource, Value};
 
 fn ms(d: Duration) -> String {
@@ -129,6 +129,9 @@ fn main() {
         let mut txs = Vec::new();
         let mut locks = Vec::new();
         let mut connects = Vec::new();
+        let mut claim = Claim::New {
+            origin: "bench".into(),
+        };
         for _ in 0..7 {
             let t = Instant::now();
             let resp = SharedAllocationsResource.plan(plan_request("bench"), &ctx);
@@ -140,7 +143,7 @@ fn main() {
             let t = Instant::now();
             let planned = rt
                 .block_on(
-                    store.plan_owner("corp", "bench", Duration::from_secs(3600), |snap| {
+                    store.plan_owner("corp", "bench", &claim, Duration::from_secs(3600), |snap| {
                         Ok::<_, ()>(
                             snap.reservations
                                 .iter()
@@ -165,8 +168,10 @@ fn main() {
         let mut applies = Vec::new();
         for _ in 0..7 {
             let t = Instant::now();
-            rt.block_on(store.apply_owner("corp", "bench", &mine))
+            let held = rt
+                .block_on(store.apply_owner("corp", "bench", &claim, &mine))
                 .unwrap();
+            claim = Claim::Held(held);
             applies.push(t.elapsed());
         }
         println!(

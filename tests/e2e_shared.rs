@@ -447,7 +447,8 @@ fn faults_give_clean_diagnostics_and_write_nothing() {
     assert_ne!(out.code, 0);
     let flat = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        flat.contains("Owner \"team-a\" already holds allocations in pool \"taken\" (web)"),
+        flat.contains("owner \"team-a\" of pool \"taken\" already exists (created from ")
+            && flat.contains("another Terraform state manages it"),
         "{}",
         out.stderr
     );
@@ -459,7 +460,10 @@ fn faults_give_clean_diagnostics_and_write_nothing() {
     first
         .tf(&["destroy", "-no-color", "-input=false", "-auto-approve"])
         .ok();
-    cluster().psql(&db, "DELETE FROM ipam.blocks; DELETE FROM ipam.pools");
+    cluster().psql(
+        &db,
+        "DELETE FROM ipam.blocks; DELETE FROM ipam.owners; DELETE FROM ipam.pools",
+    );
     // A wrong password.
     let mut wrong = Shared::new(&db, &pool_body("corp", "10.0.0.0/16"));
     wrong.url = cluster().url(&db).replace(OWNER_PASSWORD, "wrong-Pa55");

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::pg::{cluster, OWNER_PASSWORD};
-use ipam::store::{Block, PoolDef, Store, StoreError};
+use ipam::store::{Block, Claim, ConnInfo, PoolDef, Store, StoreError};
 use ipnet::IpNet;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -28,6 +28,14 @@ fn block(owner: &str, name: &str, cidr: &str) -> Block {
         span: net(cidr),
         description: None,
         request: serde_json::json!({ "prefix_length": net(cidr).prefix_len() }),
+        key: format!("/{}", net(cidr).prefix_len()),
+    }
+}
+
+/// A write as a state that is creating the owner here.
+fn new_claim() -> Claim {
+    Claim::New {
+        origin: "test:/store (workspace default)".into(),
     }
 }
 
@@ -69,7 +77,10 @@ fn concurrent_first_use_migrates_once_and_a_newer_schema_is_refused() {
             &db,
             "SELECT string_agg(version::text, ',') FROM ipam.schema_version"
         ),
-        ipam::store::SCHEMA_VERSION.to_string()
+        (1..=ipam::store::SCHEMA_VERSION)
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     // The tables belong to the owner, who is not a superuser.
     assert_eq!(
@@ -109,16 +120,13 @@ fn apply_rechecks_across_owners_and_the_constraint_is_the_last_line() {
     rt().block_on(async {
         store.create_pool(&pool("corp", "10.0.0.0/8")).await.unwrap();
         store
-            .apply_owner("corp", "team-a", &[block("team-a", "gke", "10.0.0.0/16")])
+            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16")])
             .await
             .unwrap();
         // Another owner's apply of an overlapping block fails, names the owner,
         // and writes nothing.
         let err = store
-            .apply_owner(
-                "corp",
-                "team-b",
-                &[
+            .apply_owner("corp", "team-b", &new_claim(), &[
                     block("team-b", "ok", "10.9.0.0/16"),
                     block("team-b", "eks", "10.0.128.0/17"),
                 ],
@@ -131,10 +139,7 @@ fn apply_rechecks_across_owners_and_the_constraint_is_the_last_line() {
         assert_eq!(store.owner_blocks("corp", "team-b").await.unwrap(), Some(vec![]));
         // One owner may overlap itself (a reservation growing over its own block).
         store
-            .apply_owner(
-                "corp",
-                "team-a",
-                &[block("team-a", "gke", "10.0.0.0/16"), block("team-a", "x", "10.0.0.0/24")],
+            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16"), block("team-a", "x", "10.0.0.0/24")],
             )
             .await
             .unwrap();
@@ -160,7 +165,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .await
             .unwrap();
         let reserved = store
-            .plan_owner("corp", "team-a", Duration::from_secs(3600), |snap| {
+            .plan_owner("corp", "team-a", &new_claim(), Duration::from_secs(3600), |snap| {
                 assert!(snap.allocations.is_empty());
                 Ok::<_, ()>(vec![block("team-a", "gke", "10.0.0.0/16")])
             })
@@ -171,7 +176,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
         assert_eq!(reserved.len(), 1);
         // team-b's plan sees it, and its apply cannot take it.
         store
-            .plan_owner("corp", "team-b", Duration::from_secs(3600), |snap| {
+            .plan_owner("corp", "team-b", &new_claim(), Duration::from_secs(3600), |snap| {
                 assert_eq!(snap.reservations.len(), 1);
                 assert_eq!(snap.reservations[0].block.owner, "team-a");
                 Ok::<_, ()>(vec![])
@@ -181,13 +186,13 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .placed
             .unwrap();
         let err = store
-            .apply_owner("corp", "team-b", &[block("team-b", "eks", "10.0.0.0/16")])
+            .apply_owner("corp", "team-b", &new_claim(), &[block("team-b", "eks", "10.0.0.0/16")])
             .await
             .unwrap_err();
         assert!(err.to_string().contains("plan reservation"), "{err}");
         // A newer plan of team-a replaces its reservations.
         store
-            .plan_owner("corp", "team-a", Duration::from_millis(200), |_| {
+            .plan_owner("corp", "team-a", &new_claim(), Duration::from_millis(200), |_| {
                 Ok::<_, ()>(vec![block("team-a", "gke", "10.1.0.0/16")])
             })
             .await
@@ -206,7 +211,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
     rt().block_on(async {
         // Expired: team-b's plan no longer sees it, and drops it.
         store
-            .plan_owner("corp", "team-b", Duration::from_secs(3600), |snap| {
+            .plan_owner("corp", "team-b", &new_claim(), Duration::from_secs(3600), |snap| {
                 assert!(snap.reservations.iter().all(|r| r.block.owner != "team-a"));
                 Ok::<_, ()>(vec![block("team-b", "eks", "10.1.0.0/16")])
             })
@@ -215,7 +220,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .placed
             .unwrap();
         store
-            .apply_owner("corp", "team-b", &[block("team-b", "eks", "10.1.0.0/16")])
+            .apply_owner("corp", "team-b", &new_claim(), &[block("team-b", "eks", "10.1.0.0/16")])
             .await
             .unwrap();
     });
@@ -241,7 +246,7 @@ fn pool_guard_names_the_owners_and_allocations() {
             Err(StoreError::PoolExists(_))
         ));
         store
-            .apply_owner("corp", "team-a", &[block("team-a", "gke", "10.200.0.0/16")])
+            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.200.0.0/16")])
             .await
             .unwrap();
         let err = store.delete_pool("corp").await.unwrap_err().to_string();
@@ -259,11 +264,11 @@ fn pool_guard_names_the_owners_and_allocations() {
         let mut reserving = pool("corp", "10.0.0.0/8");
         reserving.reserved = vec![net("10.200.0.0/24")];
         assert!(store.update_pool(&reserving).await.is_err());
-        store.delete_owner("corp", "team-a").await.unwrap();
+        store.delete_owner("corp", "team-a", &new_claim()).await.unwrap();
         store.update_pool(&smaller).await.unwrap();
         store.delete_pool("corp").await.unwrap();
         assert!(matches!(
-            store.apply_owner("corp", "team-a", &[]).await,
+            store.apply_owner("corp", "team-a", &new_claim(), &[]).await,
             Err(StoreError::NoPool(_))
         ));
     });
@@ -280,10 +285,7 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
             .await
             .unwrap();
         store
-            .apply_owner(
-                "corp",
-                "team-a",
-                &[
+            .apply_owner("corp", "team-a", &new_claim(), &[
                     block("team-a", "a", "10.0.0.0/16"),
                     block("team-a", "b", "10.1.0.0/16"),
                 ],
@@ -309,7 +311,7 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
                 let killed = cluster().psql_super(
                     &db,
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                      WHERE application_name = 'terraform-provider-ipam' AND query LIKE 'INSERT INTO ipam.blocks%' AND state = 'active'",
+                      WHERE application_name LIKE 'terraform-provider-ipam apply%' AND query LIKE 'INSERT INTO ipam.blocks%' AND state = 'active'",
                 );
                 if killed != "0" {
                     return true;
@@ -319,13 +321,16 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
         })
     };
     let result =
-        rt().block_on(store.apply_owner("corp", "team-a", &[block("team-a", "c", "10.2.0.0/16")]));
+        rt().block_on(store.apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "c", "10.2.0.0/16")]));
     assert!(
         killer.join().unwrap(),
         "the apply was never caught mid-transaction"
     );
     let err = result.unwrap_err();
-    assert!(matches!(err, StoreError::Db(_)), "{err}");
+    assert!(
+        matches!(err, StoreError::Db(_) | StoreError::Connect(_)),
+        "{err}"
+    );
     cluster().psql_super(&db, "DROP TRIGGER slow ON ipam.blocks");
     let after = cluster().psql(
         &db,
@@ -391,8 +396,7 @@ fn tls_modes_against_a_tls_only_server() {
     };
     let connect = |u: String| {
         rt().block_on(async move {
-            let s = Store::new(&u)?;
-            let client = s.client().await?;
+            let client = ConnInfo::parse(&u)?.connect().await?;
             let row = client
                 .query_one(
                     "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -403,10 +407,12 @@ fn tls_modes_against_a_tls_only_server() {
             Ok::<bool, StoreError>(row.get(0))
         })
     };
-    assert!(
-        connect(url("localhost", "require", &other_ca)).unwrap(),
-        "no TLS"
-    );
+    assert!(connect(url("localhost", "require", &ca)).unwrap(), "no TLS");
+    // As libpq: require with a root certificate verifies the chain (issue 16).
+    let e = connect(url("localhost", "require", &other_ca))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("UnknownIssuer"), "{e}");
     assert!(
         connect(url("localhost", "verify-full", &ca)).unwrap(),
         "no TLS"

@@ -1,4 +1,5 @@
-//! The provider block: `database_url` (the shared ledger) and `reservation_ttl`.
+//! The provider block: `database_url` (the shared ledger), `reservation_ttl` and
+//! `lock_timeout`; and the one route from a store error to a diagnostic.
 //! `ConfigureProvider` only parses; the shared resources connect on first use, so no
 //! connection error ever points at the `database_url` line (Terraform would print it).
 
@@ -6,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::hold;
-use crate::store::Store;
+use crate::store::{Store, StoreError, DEFAULT_LOCK_TIMEOUT};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{AttrPath, Context, Diagnostic, ProviderConfig, Type, Value};
 
@@ -24,22 +25,31 @@ pub struct Configured {
     pub reservation_ttl: Duration,
 }
 
-fn ttl_of(config: &Value) -> Result<Duration, Diagnostic> {
-    match config.get("reservation_ttl").as_str() {
-        None => Ok(DEFAULT_RESERVATION_TTL),
+/// A positive duration argument, or its default.
+fn duration_of(config: &Value, name: &str, default: Duration) -> Result<Duration, Diagnostic> {
+    match config.get(name).as_str() {
+        None => Ok(default),
         Some(text) => hold::parse_duration(text)
             .and_then(|d| {
                 if d.is_zero() {
-                    Err("a reservation must last longer than 0s".into())
+                    Err("it must be longer than 0s".into())
                 } else {
                     Ok(d)
                 }
             })
             .map_err(|e| {
-                Diagnostic::error("Invalid reservation_ttl", format!("reservation_ttl: {e}."))
-                    .at(AttrPath::attr("reservation_ttl"))
+                Diagnostic::error(format!("Invalid {name}"), format!("{name}: {e}."))
+                    .at(AttrPath::attr(name))
             }),
     }
+}
+
+fn ttl_of(config: &Value) -> Result<Duration, Diagnostic> {
+    duration_of(config, "reservation_ttl", DEFAULT_RESERVATION_TTL)
+}
+
+fn lock_timeout_of(config: &Value) -> Result<Duration, Diagnostic> {
+    duration_of(config, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
 }
 
 impl ProviderConfig for IpamProvider {
@@ -48,7 +58,7 @@ impl ProviderConfig for IpamProvider {
             "database_url",
             Type::String,
             Mode::Optional,
-            "PostgreSQL connection string of the shared ledger (a URL or `key=value` list; unix-socket hosts, `sslmode` `disable`, `require`, `verify-ca` or `verify-full`, `sslrootcert`), used only by `ipam_shared_pool` and `ipam_shared_allocations`. Defaults to the environment variable `IPAM_DATABASE_URL`. Sensitive: never stored in state or printed.",
+            "PostgreSQL connection string of the shared ledger (a URL or `key=value` list; unix-socket hosts; `sslmode` `disable`, `prefer` (the default, as in libpq: TLS when the server offers it, the certificate unchecked), `require`, `verify-ca` or `verify-full`; `sslrootcert`, with which `require` also verifies the chain, or `system` for the system's roots; `connect_timeout`, default 5 seconds for TCP, TLS and authentication together), used only by `ipam_shared_pool` and `ipam_shared_allocations`. Defaults to the environment variable `IPAM_DATABASE_URL`. Sensitive: never stored in state or printed.",
         );
         url.sensitive = true;
         Schema {
@@ -62,12 +72,22 @@ impl ProviderConfig for IpamProvider {
                     Mode::Optional,
                     "How long the blocks a plan shows stay reserved for its owner in the shared ledger, so that other states cannot take them before the apply, as a duration (default `\"24h\"`). Apply a saved plan within it.",
                 ),
+                Attribute::new(
+                    "lock_timeout",
+                    Type::String,
+                    Mode::Optional,
+                    "How long a plan or apply waits for a shared pool's lock, held while another state plans or applies the same pool, as a duration (default `\"60s\"`). The error after it names the session holding the lock.",
+                ),
             ],
         }
     }
 
     fn validate(&self, config: &Value) -> Vec<Diagnostic> {
-        ttl_of(config).err().into_iter().collect()
+        ttl_of(config)
+            .err()
+            .into_iter()
+            .chain(lock_timeout_of(config).err())
+            .collect()
     }
 
     fn configure(
@@ -77,9 +97,9 @@ impl ProviderConfig for IpamProvider {
         Option<Arc<dyn std::any::Any + Send + Sync>>,
         Vec<Diagnostic>,
     ) {
-        let reservation_ttl = match ttl_of(config) {
-            Ok(t) => t,
-            Err(d) => return (None, vec![d]),
+        let (reservation_ttl, lock_timeout) = match (ttl_of(config), lock_timeout_of(config)) {
+            (Ok(t), Ok(l)) => (t, l),
+            (t, l) => return (None, t.err().into_iter().chain(l.err()).collect()),
         };
         let url = match config.get("database_url") {
             Value::String(s) => Some(s.clone()),
@@ -92,7 +112,9 @@ impl ProviderConfig for IpamProvider {
             None if config.get("database_url").is_unknown() => Err("database_url is not known yet in this run (it depends on a value known only after apply); give it a value known at plan".to_string()),
             None => Err(format!("no database is configured: set database_url in the provider block (provider \"ipam\" {{ database_url = var.ipam_database_url }}) or the environment variable {DATABASE_URL_ENV}, for example postgresql://ipam@db.example.com/ipam?sslmode=verify-full")),
             // The parse error never echoes the string, so it may be shown.
-            Some(u) => Store::new(&u).map(Arc::new).map_err(|e| format!("database_url: {e}")),
+            Some(u) => Store::new(&u)
+                .map(|s| Arc::new(s.with_lock_timeout(lock_timeout)))
+                .map_err(|e| format!("database_url: {e}")),
         };
         (
             Some(Arc::new(Configured {
@@ -123,18 +145,33 @@ pub fn store_of(ctx: &Context, what: &str) -> Result<(Arc<Store>, Duration), Dia
     }
 }
 
+/// The one route from a store error to a diagnostic: `summary` says what failed, the
+/// detail what the database said and what to do.
+pub fn store_diag(e: StoreError, summary: &str) -> Diagnostic {
+    let (summary, detail) = match &e {
+        StoreError::NoPool(p) => ("Shared pool does not exist".to_string(), format!("The shared ledger has no pool named {p:?}. If ipam_shared_pool for it is in this configuration, write pool = ipam_shared_pool.<name>.id (not the literal name) so that this plan waits for the pool; otherwise create the pool first, in the state that owns it. If the pool should exist, check database_url: this may be the wrong database, or a restored backup.")),
+        StoreError::NoSchema => ("No shared ledger in this database".to_string(), format!("{e}. Nothing was read or changed; the state keeps what it had.")),
+        StoreError::OwnerExists { pool, owner, .. } => ("Owner already exists".to_string(), format!("{e}. An owner belongs to exactly one state. Choose another owner, or move it into this state with terraform import <address> {pool}/{owner} (the state it leaves can then no longer change it).")),
+        StoreError::OwnerMoved { pool, owner } => ("Owner moved to another state".to_string(), format!("{e}. Nothing was written. If that was meant, forget it here with terraform state rm <address>; to take it back, terraform import <address> {pool}/{owner}.")),
+        StoreError::LockTimeout { .. } => ("Shared pool is locked".to_string(), format!("{e}. Nothing was written. Wait for that run to finish and plan again, or raise lock_timeout in the provider block.")),
+        StoreError::Timeout { .. } => ("Shared ledger did not answer".to_string(), format!("{e}. Whether anything was written is unknown: run terraform plan again, which shows what the ledger holds.")),
+        _ => (summary.to_string(), format!("{e}.")),
+    };
+    Diagnostic::error(summary, detail)
+}
+
 /// Runs a store call, turning a stop or a store error into a diagnostic.
 pub fn run<T>(
     ctx: &Context,
-    fut: impl std::future::Future<Output = Result<T, crate::store::StoreError>>,
+    fut: impl std::future::Future<Output = Result<T, StoreError>>,
     summary: &str,
 ) -> Result<T, Diagnostic> {
     match ctx.block_on(fut) {
         None => Err(Diagnostic::error(
             summary,
-            "Stopped: Terraform asked the provider to stop. Nothing was written.",
+            "Stopped: Terraform asked the provider to stop while it was working with the shared ledger. Whether this change reached the database is unknown (the stop may have come during the commit): run terraform plan again, which shows what the ledger holds.",
         )),
         Some(Ok(t)) => Ok(t),
-        Some(Err(e)) => Err(Diagnostic::error(summary, format!("{e}."))),
+        Some(Err(e)) => Err(store_diag(e, summary)),
     }
 }

@@ -159,3 +159,34 @@ pub fn allocations_value(
         other => other.clone(),
     }
 }
+
+/// The warnings of a placement, as `ipam_pool` and `ipam_shared_allocations` give them:
+/// prior entries placed anew, and growable entries kept with no room held.
+pub fn outcome_warnings(prior: &alloc::Prior, outcome: &alloc::Outcome) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = outcome
+        .repaired
+        .iter()
+        .map(|(name, problem)| {
+            Diagnostic::warning(
+                "Invalid allocation repaired",
+                format!(
+                    "Allocation {name:?} in the stored state {problem} ({}); this plan places it anew at {}. Other allocations keep their blocks.",
+                    prior.ledger.get(name).map(|n| n.to_string()).unwrap_or_default(),
+                    outcome.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()
+                ),
+            )
+            .at(AttrPath::attr("allocations").key(name))
+        })
+        .collect();
+    diagnostics.extend(outcome.no_room.iter().map(|name| {
+        Diagnostic::warning(
+            "No room held for growth",
+            format!(
+                "Allocation {name:?} keeps {} where it is, but the block of its grow_to around it is not free (or does not start at it), so no room is held for its growth. Growing it later may move it.",
+                outcome.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()
+            ),
+        )
+        .at(AttrPath::attr("allocations").key(name).then("grow_to"))
+    }));
+    diagnostics
+}

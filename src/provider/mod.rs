@@ -8,6 +8,7 @@ pub mod docs;
 pub mod functions;
 pub mod hold;
 pub mod ledger;
+pub mod placement;
 pub mod pool;
 pub mod shared_allocations;
 pub mod shared_pool;

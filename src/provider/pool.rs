@@ -270,31 +270,7 @@ impl PoolResource {
                 ..Default::default()
             },
             Ok(outcome) => {
-                let mut diagnostics: Vec<Diagnostic> = outcome
-                    .repaired
-                    .iter()
-                    .map(|(name, problem)| {
-                        Diagnostic::warning(
-                            "Invalid allocation repaired",
-                            format!(
-                                "Allocation {name:?} in the stored state {problem} ({}); this plan places it anew at {}. Other allocations keep their blocks.",
-                                prior.ledger.get(name).map(|n| n.to_string()).unwrap_or_default(),
-                                outcome.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()
-                            ),
-                        )
-                        .at(AttrPath::attr("allocations").key(name))
-                    })
-                    .collect();
-                diagnostics.extend(outcome.no_room.iter().map(|name| {
-                    Diagnostic::warning(
-                        "No room held for growth",
-                        format!(
-                            "Allocation {name:?} keeps {} where it is, but the block of its grow_to around it is not free (or does not start at it), so no room is held for its growth. Growing it later may move it.",
-                            outcome.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()
-                        ),
-                    )
-                    .at(AttrPath::attr("allocations").key(name).then("grow_to"))
-                }));
+                let diagnostics = ledger::outcome_warnings(&prior, &outcome);
                 let released = released_value(&outcome.held, &req.prior);
                 let planned = known_plan(&req.config, &id, &outcome, released);
                 PlanResponse {

@@ -10,18 +10,23 @@
 //! allocations, re-checking every block.
 //!
 //! The private state keeps the last applied ledger, so that rows deleted or changed
-//! out of band are restored at the same blocks.
+//! out of band are restored at the same blocks. Where each name starts from is
+//! [`placement::merge`]'s contract.
+//!
+//! An owner belongs to one state: `claim` (computed) is the state's hold on the owner,
+//! checked by the store before every write; import moves it.
 
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
 use super::common::{alloc_diag, entry_attributes, facts_values, unknown_facts};
-use super::config::store_of;
+use super::config::{run, store_diag, store_of};
 use super::ledger::{self, ledger_of};
-use super::shared_pool::pool_of_def;
-use crate::alloc::{Outcome, Prior};
-use crate::store::{Block, StoreError};
+use super::placement::{self, request_key, Held, Refusal};
+use super::shared_pool::{pool_of_def, settings_of};
+use crate::alloc::{Outcome, Prior, Request};
+use crate::store::{Block, Claim, StoreError};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{
     ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
@@ -93,7 +98,13 @@ fn entry_of_block(b: &Block, id: &str, prior: &Value) -> Value {
     Value::Object(o)
 }
 
-fn state_of_blocks(pool: &str, owner: &str, blocks: &[Block], prior: &Value) -> Value {
+fn state_of_blocks(
+    pool: &str,
+    owner: &str,
+    claim: Option<&str>,
+    blocks: &[Block],
+    prior: &Value,
+) -> Value {
     let id = id_of(pool, owner);
     let prior_entries = prior
         .get("allocations")
@@ -104,6 +115,10 @@ fn state_of_blocks(pool: &str, owner: &str, blocks: &[Block], prior: &Value) -> 
     obj.insert("id".into(), Value::str(id.clone()));
     obj.insert("pool".into(), Value::str(pool));
     obj.insert("owner".into(), Value::str(owner));
+    obj.insert(
+        "claim".into(),
+        claim.map(Value::str).unwrap_or(Value::Null),
+    );
     let entries: BTreeMap<String, Value> = blocks
         .iter()
         .map(|b| {
@@ -122,33 +137,66 @@ fn state_of_blocks(pool: &str, owner: &str, blocks: &[Block], prior: &Value) -> 
     Value::Object(obj)
 }
 
-fn store_diag(e: StoreError, pool: &str) -> Diagnostic {
-    match e {
-        StoreError::NoPool(p) => Diagnostic::error(
-            "Shared pool does not exist",
-            format!("The shared ledger has no pool named {p:?}. If ipam_shared_pool for it is in this configuration, write pool = ipam_shared_pool.<name>.id (not the literal name) so that this plan waits for the pool; otherwise create the pool first, in the state that owns it."),
-        )
-        .at(AttrPath::attr("pool")),
-        other => Diagnostic::error(
-            "Shared ledger error",
-            format!("Pool {pool:?}: {other}."),
-        ),
+/// Where this state lives, as the owner's row records it: a create whose commit
+/// outlived its provider (killed, or stopped mid-commit) is adopted by the next create
+/// from the same place, and refused from any other. Terraform runs the provider in the
+/// working directory; the workspace is read as Terraform writes it.
+fn origin() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let dir = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let data_dir = std::env::var("TF_DATA_DIR").unwrap_or_else(|_| ".terraform".into());
+    let workspace = std::env::var("TF_WORKSPACE")
+        .ok()
+        .or_else(|| std::fs::read_to_string(std::path::Path::new(&data_dir).join("environment")).ok())
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "default".into());
+    format!("{host}:{dir} (workspace {workspace})")
+}
+
+/// The claim a resource presents: the one its state holds, none for a state written
+/// before claims, or a new one when it is being created.
+fn claim_of(prior: &Value) -> Claim {
+    if prior.is_null() {
+        return Claim::New { origin: origin() };
+    }
+    match prior.get("claim").as_str() {
+        Some(c) => Claim::Held(c.to_string()),
+        None => Claim::Unclaimed,
     }
 }
 
-/// Runs a store call for a pool; a stop or an error becomes a diagnostic.
+/// Runs a store call for a pool; a stop or an error becomes a diagnostic. Errors about
+/// the owner point at `owner`.
 fn call<T>(
     ctx: &Context,
-    pool: &str,
     fut: impl std::future::Future<Output = Result<T, StoreError>>,
 ) -> Result<T, Diagnostic> {
-    match ctx.block_on(fut) {
-        None => Err(Diagnostic::error(
-            "Stopped",
-            "Terraform asked the provider to stop. Nothing was written.",
-        )),
-        Some(r) => r.map_err(|e| store_diag(e, pool)),
-    }
+    let mut err = None;
+    let r = run(
+        ctx,
+        async {
+            fut.await.map_err(|e| {
+                err = Some(matches!(
+                    e,
+                    StoreError::OwnerExists { .. } | StoreError::OwnerMoved { .. }
+                ));
+                e
+            })
+        },
+        "Shared ledger error",
+    );
+    r.map_err(|d| match err {
+        Some(true) => d.at(AttrPath::attr("owner")),
+        Some(false) if d.summary == "Shared pool does not exist" => d.at(AttrPath::attr("pool")),
+        _ => d,
+    })
 }
 
 /// The configured `pool` and `owner`, when both are known.
@@ -173,8 +221,8 @@ fn check_names(config: &Value) -> Vec<Diagnostic> {
         }
     }
     if let Some(o) = config.get("owner").as_str() {
-        if o.trim().is_empty() {
-            d.push(Diagnostic::error("Invalid owner", "owner must be a non-empty name for this state's slice of the pool, such as \"team-a\".").at(AttrPath::attr("owner")));
+        if o.trim().is_empty() || o.contains('/') {
+            d.push(Diagnostic::error("Invalid owner", format!("owner {o:?} must be a non-empty name for this state's slice of the pool, such as \"team-a\", with no \"/\" (import IDs and the data source's keys are pool/owner and owner/name).")).at(AttrPath::attr("owner")));
         }
     }
     d
@@ -182,11 +230,12 @@ fn check_names(config: &Value) -> Vec<Diagnostic> {
 
 impl SharedAllocationsResource {
     /// The planned value: arguments as configured, entries with facts from `out`.
-    fn planned(config: &Value, id: &Value, out: Option<&Outcome>) -> Value {
+    fn planned(config: &Value, id: &Value, claim: Value, out: Option<&Outcome>) -> Value {
         let mut obj = BTreeMap::new();
         obj.insert("id".into(), id.clone());
         obj.insert("pool".into(), config.get("pool").clone());
         obj.insert("owner".into(), config.get("owner").clone());
+        obj.insert("claim".into(), claim);
         let allocations = ledger::allocations_value(config, id, |name| match out {
             Some(out) => {
                 let mut f = out
@@ -214,6 +263,21 @@ impl SharedAllocationsResource {
     }
 }
 
+fn refusal_diag(r: &Refusal, pool: &str) -> Diagnostic {
+    match r {
+        Refusal::Lost { name, net, other } => Diagnostic::error(
+            "Block taken by another owner",
+            format!("Allocation {name:?} had {net}, which is missing from the shared ledger and now overlaps {:?} ({}) of owner {:?}. Restoring it there is impossible: coordinate with that owner, or remove {name:?} and add it under a new name to get a new block.", other.name, other.cidr, other.owner),
+        )
+        .at(AttrPath::attr("allocations").key(name)),
+        Refusal::PinTaken { name, net, other } => Diagnostic::error(
+            "Pinned block taken by another owner",
+            format!("Allocation {name:?} pins {net}, which overlaps {:?} ({}) of owner {:?} in pool {pool:?}. Pin a free block or ask for a prefix_length.", other.name, other.span, other.owner),
+        )
+        .at(AttrPath::attr("allocations").key(name).then("cidr")),
+    }
+}
+
 impl Resource for SharedAllocationsResource {
     fn type_name(&self) -> &'static str {
         "ipam_shared_allocations"
@@ -222,11 +286,12 @@ impl Resource for SharedAllocationsResource {
     fn schema(&self) -> Schema {
         Schema {
             version: 0,
-            description: "One owner's slice of a shared pool (`ipam_shared_pool`), from any Terraform state: its allocations are placed at plan, reserved in the shared ledger until apply, and never overlap another owner's.".into(),
+            description: "One owner's slice of a shared pool (`ipam_shared_pool`), from any Terraform state: its allocations are placed at plan, reserved in the shared ledger until apply, and never overlap another owner's. An owner belongs to exactly one state.".into(),
             attributes: vec![
                 Attribute::new("id", Type::String, Mode::Computed, "`pool/owner`, which is also the import ID."),
                 Attribute::new("pool", Type::String, Mode::Required, "Name of the shared pool. In the configuration that creates the pool, write `ipam_shared_pool.<name>.id` so that the plan waits for it. Changing it replaces the resource."),
-                Attribute::new("owner", Type::String, Mode::Required, "This state's name for its slice of the pool (a team, a cluster); unique per pool. Changing it replaces the resource."),
+                Attribute::new("owner", Type::String, Mode::Required, "This state's name for its slice of the pool (a team, a cluster), with no `/`; unique per pool, and held by one state only: creating an owner that exists is refused, and `terraform import` moves it. Changing it replaces the resource."),
+                Attribute::new("claim", Type::String, Mode::Computed, "This state's hold on the owner in the shared ledger (an opaque id, set by create or import). Every write checks it, so a state the owner was imported away from can no longer change it."),
                 Attribute::nested_map(
                     "allocations",
                     entry_attributes(),
@@ -250,21 +315,26 @@ impl Resource for SharedAllocationsResource {
                 ..Default::default()
             };
         };
+        let claim = claim_of(&req.state);
         let result = store_of(ctx, "ipam_shared_allocations").and_then(|(store, _)| {
-            call(ctx, &pool, async {
-                store.owner_blocks(&pool, &owner).await
+            call(ctx, async {
+                let s = store.owner_state(&pool, &owner).await?;
+                // The same check a write makes: a state the owner moved away from
+                // hears it now, before it plans anything.
+                crate::store::check_claim(&pool, &owner, s.row.as_ref(), !s.blocks.is_empty(), &claim)?;
+                Ok(s)
             })
         });
         match result {
-            // The pool is gone, and this owner's rows with it.
-            Ok(None) => ReadResponse {
-                state: Value::Null,
-                ..Default::default()
-            },
-            Ok(Some(blocks)) => ReadResponse {
-                state: state_of_blocks(&pool, &owner, &blocks, &req.state),
-                ..Default::default()
-            },
+            Ok(s) => {
+                let claim = req.state.get("claim").as_str().map(str::to_string);
+                ReadResponse {
+                    state: state_of_blocks(&pool, &owner, claim.as_deref(), &s.blocks, &req.state),
+                    ..Default::default()
+                }
+            }
+            // A missing pool or ledger is an error, never an emptied state: a mistyped
+            // URL or a restored backup must not make Terraform forget the owner.
             Err(d) => ReadResponse {
                 state: req.state,
                 diagnostics: vec![d],
@@ -278,7 +348,7 @@ impl Resource for SharedAllocationsResource {
             return PlanResponse::default();
         }
         let mut diagnostics = check_names(&req.config);
-        let (requests, pins) = ledger::read_requests(&req.config, &mut diagnostics);
+        let (requests, _) = ledger::read_requests(&req.config, &mut diagnostics);
         if !diagnostics.is_empty() {
             return PlanResponse {
                 diagnostics,
@@ -298,7 +368,7 @@ impl Resource for SharedAllocationsResource {
             // The pool is created in this same run, or a request is not yet known: the
             // CIDRs are placed in the apply walk.
             return PlanResponse {
-                planned: Self::planned(&req.config, &Value::Unknown, None),
+                planned: Self::planned(&req.config, &Value::Unknown, Value::Unknown, None),
                 requires_replace,
                 ..Default::default()
             };
@@ -307,7 +377,7 @@ impl Resource for SharedAllocationsResource {
         if replacing {
             // Terraform plans the new object again, from scratch, after this.
             return PlanResponse {
-                planned: Self::planned(&req.config, &id, None),
+                planned: Self::planned(&req.config, &id, Value::Unknown, None),
                 requires_replace,
                 ..Default::default()
             };
@@ -321,10 +391,13 @@ impl Resource for SharedAllocationsResource {
                 }
             }
         };
-        let creating = req.prior.is_null();
-        let (state_ledger, _) = ledger_of(&req.prior);
-        let last_applied = private_ledger(&req.prior_private);
-        let mut outcome: Option<Outcome> = None;
+        let claim = claim_of(&req.prior);
+        let held = Held {
+            state: ledger_of(&req.prior).0,
+            last_applied: private_ledger(&req.prior_private),
+            owner: &owner,
+        };
+        let mut outcome: Option<(Outcome, placement::Merged)> = None;
         let descriptions: BTreeMap<String, (Option<String>, serde_json::Value)> = req
             .config
             .get("allocations")
@@ -343,90 +416,17 @@ impl Resource for SharedAllocationsResource {
             .collect();
         let placed = call(
             ctx,
-            &pool,
-            store.plan_owner(&pool, &owner, ttl, |snap| -> Result<Vec<Block>, Vec<Diagnostic>> {
+            store.plan_owner(&pool, &owner, &claim, ttl, |snap| -> Result<Vec<Block>, Vec<Diagnostic>> {
                 let Some(def) = snap.def.as_ref() else {
-                    return Err(vec![store_diag(StoreError::NoPool(pool.clone()), &pool)]);
+                    return Err(vec![store_diag(StoreError::NoPool(pool.clone()), "")]);
                 };
-                let others: Vec<&Block> = snap
-                    .allocations
-                    .iter()
-                    .chain(snap.reservations.iter().map(|r| &r.block))
-                    .filter(|b| b.owner != owner)
-                    .collect();
-                let taken: Vec<IpNet> = others.iter().map(|b| b.span).collect();
-                // Prior blocks, newest knowledge first: this owner's reservations (the
-                // plan before this one), the last applied ledger, the database, the state.
-                let mut prior_ledger: BTreeMap<String, IpNet> = BTreeMap::new();
-                let mut from_memory: BTreeMap<String, IpNet> = BTreeMap::new();
-                for (name, net) in &state_ledger {
-                    prior_ledger.insert(name.clone(), *net);
-                    from_memory.insert(name.clone(), *net);
+                let default_prefix = settings_of(def).0.default_prefix_length;
+                let merged = placement::merge(&held, &requests, snap, default_prefix);
+                if !merged.refusals.is_empty() {
+                    return Err(merged.refusals.iter().map(|r| refusal_diag(r, &pool)).collect());
                 }
-                for b in snap.allocations.iter().filter(|b| b.owner == owner) {
-                    prior_ledger.insert(b.name.clone(), b.cidr);
-                    from_memory.remove(&b.name);
-                }
-                for (name, net) in &last_applied {
-                    prior_ledger.insert(name.clone(), *net);
-                    from_memory.insert(name.clone(), *net);
-                }
-                for r in snap.reservations.iter().filter(|r| r.block.owner == owner) {
-                    prior_ledger.insert(r.block.name.clone(), r.block.cidr);
-                    from_memory.remove(&r.block.name);
-                }
-                let mut errors = Vec::new();
-                // Creating an owner that already holds blocks would take over (and
-                // replace) another state's slice.
-                if creating {
-                    let held: Vec<&str> = snap
-                        .allocations
-                        .iter()
-                        .filter(|b| b.owner == owner)
-                        .map(|b| b.name.as_str())
-                        .collect();
-                    if !held.is_empty() {
-                        errors.push(
-                            Diagnostic::error(
-                                "Owner already exists",
-                                format!("Owner {owner:?} already holds allocations in pool {pool:?} ({}), so another state (or an earlier one) manages it. Choose another owner, or take it over with terraform import <address> {pool}/{owner}.", held.join(", ")),
-                            )
-                            .at(AttrPath::attr("owner")),
-                        );
-                        return Err(errors);
-                    }
-                }
-                // A block restored from memory must not have become another owner's.
-                for (name, net) in &from_memory {
-                    if !requests.contains_key(name) {
-                        continue;
-                    }
-                    if let Some(o) = others.iter().find(|o| o.span.contains(net) || net.contains(&o.span)) {
-                        errors.push(
-                            Diagnostic::error(
-                                "Block taken by another owner",
-                                format!("Allocation {name:?} had {net}, which is missing from the shared ledger and now overlaps {:?} ({}) of owner {:?}. Restoring it there is impossible: coordinate with that owner, or remove {name:?} and add it under a new name to get a new block.", o.name, o.cidr, o.owner),
-                            )
-                            .at(AttrPath::attr("allocations").key(name)),
-                        );
-                    }
-                }
-                for (name, net) in &pins {
-                    if let Some(o) = others.iter().find(|o| o.span.contains(net) || net.contains(&o.span)) {
-                        errors.push(
-                            Diagnostic::error(
-                                "Pinned block taken by another owner",
-                                format!("Allocation {name:?} pins {net}, which overlaps {:?} ({}) of owner {:?} in pool {pool:?}. Pin a free block or ask for a prefix_length.", o.name, o.cidr, o.owner),
-                            )
-                            .at(AttrPath::attr("allocations").key(name).then("cidr")),
-                        );
-                    }
-                }
-                if !errors.is_empty() {
-                    return Err(errors);
-                }
-                let alloc_pool = pool_of_def(def, &taken).map_err(|e| vec![alloc_diag(&e)])?;
-                let prior = Prior { ledger: prior_ledger, held: BTreeMap::new(), cidrs: def.cidrs.clone() };
+                let alloc_pool = pool_of_def(def, &merged.taken).map_err(|e| vec![alloc_diag(&e)])?;
+                let prior = Prior { ledger: merged.prior.clone(), held: BTreeMap::new(), cidrs: def.cidrs.clone() };
                 let out = alloc_pool.allocate(&prior, &requests).map_err(|e| vec![alloc_diag(&e)])?;
                 let blocks = out
                     .ledger
@@ -440,25 +440,48 @@ impl Resource for SharedAllocationsResource {
                             span: out.growth.get(name).copied().unwrap_or(*cidr),
                             description,
                             request,
+                            key: requests.get(name).map(|r| request_key(r, default_prefix)).unwrap_or_default(),
                         }
                     })
                     .collect();
-                outcome = Some(out);
+                outcome = Some((out, merged));
                 Ok(blocks)
             }),
         );
-        match placed.map(|p| p.placed) {
+        match placed {
             Err(d) => PlanResponse {
                 diagnostics: vec![d],
                 ..Default::default()
             },
-            Ok(Err(diagnostics)) => PlanResponse {
-                diagnostics,
-                ..Default::default()
-            },
-            Ok(Ok(_)) => PlanResponse {
-                planned: Self::planned(&req.config, &id, outcome.as_ref()),
-                ..Default::default()
+            Ok(p) => match p.placed {
+                Err(diagnostics) => PlanResponse {
+                    diagnostics,
+                    ..Default::default()
+                },
+                Ok(_) => {
+                    let (out, merged) = outcome.expect("placed");
+                    let prior = Prior::ledger(merged.prior.clone());
+                    let mut diagnostics = ledger::outcome_warnings(&prior, &out);
+                    for (name, room) in &merged.had_room {
+                        if !out.growth.contains_key(name) && !out.no_room.contains(name) {
+                            if let Some(Request::Growable { .. }) = requests.get(name) {
+                                diagnostics.push(Diagnostic::warning(
+                                    "Growth room lost",
+                                    format!("Allocation {name:?} held {room} to grow into, which is no longer free in the pool (a reserved range or another owner now covers part of it); it keeps {} with no room held.", out.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()),
+                                ).at(AttrPath::attr("allocations").key(name).then("grow_to")));
+                            }
+                        }
+                    }
+                    let claim = match (&claim, p.claim) {
+                        (_, Some(c)) => Value::str(c),
+                        _ => Value::Unknown,
+                    };
+                    PlanResponse {
+                        planned: Self::planned(&req.config, &id, claim, Some(&out)),
+                        diagnostics,
+                        ..Default::default()
+                    }
+                }
             },
         }
     }
@@ -472,19 +495,26 @@ impl Resource for SharedAllocationsResource {
             let Some((pool, owner)) = names(&req.prior) else {
                 return ApplyResponse::new(Value::Null, vec![]);
             };
-            return match call(ctx, &pool, async {
-                store.delete_owner(&pool, &owner).await
-            }) {
+            let claim = claim_of(&req.prior);
+            return match call(ctx, store.delete_owner(&pool, &owner, &claim)) {
                 Ok(()) => ApplyResponse::new(Value::Null, vec![]),
                 Err(d) => ApplyResponse::new(req.prior, vec![d]),
             };
         }
-        if !req.planned.is_wholly_known() {
+        if !req.planned.get("allocations").is_wholly_known() || req.planned.get("id").is_unknown() {
             return ApplyResponse::new(req.prior, vec![Diagnostic::error("Provider bug: unknown values at apply", "ipam_shared_allocations was asked to apply a plan with values still unknown. This is a bug in the provider; please report it.")]);
         }
         let Some((pool, owner)) = names(&req.planned) else {
             return ApplyResponse::new(req.prior, vec![]);
         };
+        // A create that planned a known claim adopts its own earlier, committed create.
+        let claim = match (claim_of(&req.prior), req.planned.get("claim").as_str()) {
+            (Claim::New { .. }, Some(c)) => Claim::Held(c.to_string()),
+            (c, _) => c,
+        };
+        let mut diags = Vec::new();
+        let (requests, _) = ledger::read_requests(&req.config, &mut diags);
+        let requests = requests.unwrap_or_default();
         let mut blocks = Vec::new();
         let mut applied = BTreeMap::new();
         for (name, e) in req
@@ -515,16 +545,25 @@ impl Resource for SharedAllocationsResource {
                 } else {
                     &config_entry
                 }),
+                // The planned block's length is the pool default the plan resolved.
+                key: requests
+                    .get(name)
+                    .map(|r| request_key(r, Some(cidr.prefix_len())))
+                    .unwrap_or_default(),
             });
         }
-        match call(ctx, &pool, async {
-            store.apply_owner(&pool, &owner, &blocks).await
-        }) {
-            Ok(()) => ApplyResponse {
-                state: req.planned,
-                private: Some(private_of(&applied)),
-                diagnostics: vec![],
-            },
+        match call(ctx, store.apply_owner(&pool, &owner, &claim, &blocks)) {
+            Ok(claim) => {
+                let mut state = req.planned;
+                if let Value::Object(o) = &mut state {
+                    o.insert("claim".into(), Value::str(claim));
+                }
+                ApplyResponse {
+                    state,
+                    private: Some(private_of(&applied)),
+                    diagnostics: vec![],
+                }
+            }
             Err(d) => ApplyResponse::new(req.prior, vec![d]),
         }
     }
@@ -533,16 +572,14 @@ impl Resource for SharedAllocationsResource {
         let Some((pool, owner)) = id
             .trim()
             .split_once('/')
-            .filter(|(p, o)| !p.is_empty() && !o.is_empty())
+            .filter(|(p, o)| !p.is_empty() && !o.is_empty() && !o.contains('/'))
         else {
             return Err(vec![Diagnostic::error("Invalid import ID", format!("{id:?} is not pool/owner. Import ipam_shared_allocations as the pool's name and the owner, joined by \"/\": corp/team-a."))]);
         };
         let (store, _) = store_of(ctx, "ipam_shared_allocations").map_err(|d| vec![d])?;
-        match call(ctx, pool, async { store.owner_blocks(pool, owner).await })
-            .map_err(|d| vec![d])?
-        {
-            None => Err(vec![store_diag(StoreError::NoPool(pool.to_string()), pool)]),
-            Some(blocks) => Ok(state_of_blocks(pool, owner, &blocks, &Value::Null)),
-        }
+        // Import moves the owner here: the state it leaves can no longer write it.
+        let (claim, blocks) =
+            call(ctx, store.claim_owner(pool, owner, &origin())).map_err(|d| vec![d])?;
+        Ok(state_of_blocks(pool, owner, Some(&claim), &blocks, &Value::Null))
     }
 }

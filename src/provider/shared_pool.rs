@@ -314,6 +314,14 @@ impl Resource for SharedPoolResource {
             )
         });
         match result {
+            Ok(snap) if snap.def.is_none() => ReadResponse {
+                diagnostics: vec![Diagnostic::error(
+                    "Shared pool missing from the database",
+                    format!("The shared ledger has no pool named {name:?}, though this state manages it. Check database_url (a mistyped URL or a restored backup?). The state keeps the pool; if it was deleted on purpose, forget it with terraform state rm <address>."),
+                )],
+                state: req.state,
+                ..Default::default()
+            },
             Ok(snap) => ReadResponse {
                 state: self.state_of(&snap, &req.state),
                 ..Default::default()
@@ -376,7 +384,15 @@ impl Resource for SharedPoolResource {
             match store_of(ctx, "ipam_shared_pool").and_then(|(store, _)| {
                 run(
                     ctx,
-                    async { store.snapshot(&def.name).await },
+                    async {
+                        match store.snapshot(&def.name).await {
+                            // A database never written to: the pool is created with it.
+                            Err(crate::store::StoreError::NoSchema) if req.prior.is_null() => {
+                                Ok(Snapshot::default())
+                            }
+                            other => other,
+                        }
+                    },
                     "Could not read the shared pool",
                 )
             }) {
@@ -388,21 +404,30 @@ impl Resource for SharedPoolResource {
                                 .at(AttrPath::attr("name")),
                         );
                     } else if snap.def.is_some() {
+                        // Every owner's block, its growth room, and every live plan
+                        // reservation: none may end up outside the pool or reserved.
+                        let live = snap.reservations.iter().filter(|r| r.live).map(|r| (&r.block, true));
                         let outside: Vec<String> = snap
                             .allocations
                             .iter()
-                            .filter(|b| {
-                                !def.cidrs.iter().any(|c| c.contains(&b.cidr))
+                            .map(|b| (b, false))
+                            .chain(live)
+                            .filter(|(b, _)| {
+                                !def.cidrs.iter().any(|c| c.contains(&b.span))
                                     || def
                                         .reserved
                                         .iter()
-                                        .any(|r| r.contains(&b.cidr) || b.cidr.contains(r))
+                                        .any(|r| r.contains(&b.span.network()) || b.span.contains(&r.network()))
                             })
-                            .map(|b| format!("{}/{} ({})", b.owner, b.name, b.cidr))
+                            .map(|(b, reservation)| match (reservation, b.span != b.cidr) {
+                                (true, _) => format!("{}/{} (plan reservation of {})", b.owner, b.name, b.span),
+                                (false, true) => format!("{}/{} ({}, growth room {})", b.owner, b.name, b.cidr, b.span),
+                                (false, false) => format!("{}/{} ({})", b.owner, b.name, b.cidr),
+                            })
                             .collect();
                         if !outside.is_empty() {
                             diagnostics.push(
-                                Diagnostic::error("Blocks in use", format!("This change would leave allocations outside the pool's cidrs or inside a reserved range: {}. Release them first (remove them from their owners' ipam_shared_allocations and apply there), or keep the CIDRs that hold them.", outside.join(", ")))
+                                Diagnostic::error("Blocks in use", format!("This change would leave blocks outside the pool's cidrs or inside a reserved range: {}. Release them first (remove them from their owners' ipam_shared_allocations and apply there; a plan reservation ends when its plan is applied or its reservation_ttl passes), or keep the CIDRs that hold them.", outside.join(", ")))
                                     .at(AttrPath::attr("cidrs")),
                             );
                         }

@@ -9,6 +9,11 @@
 //!   certificate.
 //! - `verify-ca`: the certificate must chain to `sslrootcert`. `verify-full`: and name
 //!   the host. `sslrootcert` defaults to `~/.postgresql/root.crt`, as in libpq.
+//! - `require` (or the default) with `sslrootcert` given verifies the chain, as
+//!   `verify-ca` does: libpq does the same, and a user who names a root certificate
+//!   expects it to be used.
+//! - `sslrootcert=system`: the system's trusted roots (Debian's bundle, or
+//!   `SSL_CERT_FILE`), and `verify-full`, as in PostgreSQL 16's libpq.
 //!
 //! Nothing here ever prints the connection string or the password.
 
@@ -30,6 +35,17 @@ enum Verify {
     Ca,
     Full,
 }
+
+/// How long connecting may take as a whole (TCP, TLS, authentication, session setup)
+/// unless the string's `connect_timeout` says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The server-side bound on one statement (`statement_timeout`), on top of the lock
+/// wait, which `lock_timeout` bounds on its own.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Set on every session: no function or operator planted in another schema (`public`)
+/// is ever resolved, and no statement runs unbounded.
+const SESSION_SETUP: &str = "SET search_path = pg_catalog, pg_temp";
 
 /// A parsed connection string. Its `Debug` shows no password.
 #[derive(Clone)]
@@ -155,6 +171,13 @@ impl ConnInfo {
                 _ => root_cert = Some(v),
             }
         }
+        match root_cert.as_deref() {
+            Some("system") => verify = Verify::Full,
+            Some(_) if verify == Verify::None && config.get_ssl_mode() != SslMode::Disable => {
+                verify = Verify::Ca
+            }
+            _ => {}
+        }
         if verify != Verify::None {
             config.ssl_mode(SslMode::Require);
         }
@@ -162,7 +185,19 @@ impl ConnInfo {
             config.application_name("terraform-provider-ipam");
         }
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        // A peer that vanishes (a partition, a killed VM) is noticed in about a
+        // minute, not after the kernel's two hours.
+        config.keepalives(true);
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 3600) {
+            config.keepalives_idle(Duration::from_secs(30));
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(Duration::from_secs(10));
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(3);
         }
         if config.get_hosts().is_empty() {
             // libpq's default: the local socket directory.
@@ -184,6 +219,7 @@ impl ConnInfo {
             Verify::None => Arc::new(NoVerify(provider)),
             Verify::Ca | Verify::Full => {
                 let path = match &self.root_cert {
+                    Some(p) if p == "system" => system_roots(),
                     Some(p) => std::path::PathBuf::from(p),
                     None => std::env::var_os("HOME")
                         .map(|h| std::path::Path::new(&h).join(".postgresql/root.crt"))
@@ -200,9 +236,13 @@ impl ConnInfo {
                     let cert: CertificateDer<'static> = cert.map_err(|e| {
                         StoreError::Connect(format!("sslrootcert {}: {e}", path.display()))
                     })?;
-                    roots.add(cert).map_err(|e| {
-                        StoreError::Connect(format!("sslrootcert {}: {e}", path.display()))
-                    })?;
+                    let added = roots.add(cert);
+                    // A system bundle may hold a root rustls cannot use; skip it there.
+                    if self.root_cert.as_deref() != Some("system") {
+                        added.map_err(|e| {
+                            StoreError::Connect(format!("sslrootcert {}: {e}", path.display()))
+                        })?;
+                    }
                 }
                 let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                     .build()
@@ -219,8 +259,45 @@ impl ConnInfo {
             .with_no_client_auth())
     }
 
-    /// Opens a connection; its driver runs on the current tokio runtime.
+    /// The bound on connecting as a whole.
+    pub fn connect_timeout(&self) -> Duration {
+        self.config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// Opens a connection, bounded as a whole by [`Self::connect_timeout`] (tokio-postgres
+    /// bounds only the TCP connect), with the session pinned: `search_path`, and
+    /// `statement_timeout` above the lock wait `lock_timeout` allows.
     pub async fn connect(&self) -> Result<Client, StoreError> {
+        let bound = self.connect_timeout();
+        let client = match tokio::time::timeout(bound, self.connect_unbounded()).await {
+            Ok(c) => c?,
+            Err(_) => {
+                return Err(StoreError::Connect(format!(
+                    "no answer within {}s (TCP, TLS and authentication; set connect_timeout in the connection string to wait longer)",
+                    bound.as_secs()
+                )))
+            }
+        };
+        let setup = format!(
+            "{SESSION_SETUP}; SET statement_timeout = '{}s'",
+            STATEMENT_TIMEOUT.as_secs()
+        );
+        match tokio::time::timeout(bound, client.batch_execute(&setup)).await {
+            Ok(r) => r.map_err(|e| StoreError::Connect(chain(&e)))?,
+            Err(_) => {
+                return Err(StoreError::Connect(format!(
+                    "no answer within {}s after authentication",
+                    bound.as_secs()
+                )))
+            }
+        }
+        Ok(client)
+    }
+
+    async fn connect_unbounded(&self) -> Result<Client, StoreError> {
         let connect_err = |e: tokio_postgres::Error| StoreError::Connect(chain(&e));
         if self.config.get_ssl_mode() == SslMode::Disable {
             let (client, conn) = self.config.connect(NoTls).await.map_err(connect_err)?;
@@ -236,6 +313,22 @@ impl ConnInfo {
         });
         Ok(client)
     }
+}
+
+/// The system's bundle of trusted roots (`sslrootcert=system`).
+fn system_roots() -> std::path::PathBuf {
+    if let Some(f) = std::env::var_os("SSL_CERT_FILE") {
+        return f.into();
+    }
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+    .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into())
 }
 
 /// `sslmode=require`/`prefer`: encrypted, the certificate not checked (libpq's

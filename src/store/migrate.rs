@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 use super::{db, StoreError};
 
 /// The schema version this provider writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -17,7 +17,13 @@ const MIGRATIONS: &[&str] = &[
     // The exclusion constraint leads with `span`, the selective column: see
     // scripts/bench-shared.sh for the load times of both orders.
     r#"
-    CREATE EXTENSION IF NOT EXISTS btree_gist;
+    DO $$ BEGIN
+        -- Never CREATE EXTENSION when it is there (managed databases may refuse even
+        -- that), and name the schema: search_path is pinned to pg_catalog.
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'btree_gist') THEN
+            CREATE EXTENSION btree_gist SCHEMA public;
+        END IF;
+    END $$;
     CREATE TABLE ipam.pools (
         name       text PRIMARY KEY,
         cidrs      cidr[] NOT NULL,
@@ -44,17 +50,71 @@ const MIGRATIONS: &[&str] = &[
             EXCLUDE USING gist (span inet_ops WITH &&, pool WITH =, owner WITH <>)
     );
     "#,
+    // 2: one state per owner, and reservations tied to the request they were made for.
+    // `owners.claim` is the holder: the state whose resource carries the same claim is
+    // the only one that may write the owner's rows. Owners that existed before have no
+    // claim; the first state that reads them takes it. A reservation's `plan_key` is its
+    // request, so several unapplied plans of one owner (open pull requests) may hold
+    // blocks side by side, each only for the name and request it was made for.
+    r#"
+    CREATE TABLE ipam.owners (
+        pool       text NOT NULL REFERENCES ipam.pools (name),
+        owner      text NOT NULL,
+        claim      uuid,
+        origin     text,
+        claimed_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+        PRIMARY KEY (pool, owner)
+    );
+    INSERT INTO ipam.owners (pool, owner)
+        SELECT DISTINCT pool, owner FROM ipam.blocks WHERE NOT reservation;
+    ALTER TABLE ipam.blocks ADD COLUMN plan_key text NOT NULL DEFAULT '';
+    ALTER TABLE ipam.blocks DROP CONSTRAINT blocks_pkey;
+    ALTER TABLE ipam.blocks ADD PRIMARY KEY (pool, owner, reservation, name, plan_key);
+    "#,
 ];
 
-/// Brings the schema to [`SCHEMA_VERSION`].
-pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    // Fast path, no lock: already current.
+/// The SQL that brings an empty database to [`SCHEMA_VERSION`], for a DBA to run once
+/// (`terraform-provider-ipam schema`) where the provider's role may not create schemas.
+pub fn schema_sql() -> String {
+    let mut out = String::from(
+        "-- terraform-provider-ipam: the shared ledger's schema, version ",
+    );
+    out.push_str(&format!("{SCHEMA_VERSION}.\n-- Run once as the database owner; the provider then needs only the privileges below.\nBEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;\nCREATE SCHEMA IF NOT EXISTS ipam;\n{BOOTSTRAP}\n"));
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        out.push_str(&format!("-- migration {}\n{}\nINSERT INTO ipam.schema_version (version) VALUES ({});\n", i + 1, dedent(sql), i + 1));
+    }
+    out.push_str("COMMIT;\n");
+    out
+}
+
+fn dedent(sql: &str) -> String {
+    sql.trim_matches('\n')
+        .lines()
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The version table, created (in schema `ipam`) before any migration.
+const BOOTSTRAP: &str = "CREATE TABLE IF NOT EXISTS ipam.schema_version (
+    version    integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);";
+
+/// The version of the schema, or `None` when there is none (no `ipam` tables).
+pub async fn version(client: &Client) -> Result<Option<i32>, StoreError> {
     let exists: bool = client
-        .query_one("SELECT to_regclass('ipam.schema_version') IS NOT NULL", &[])
+        .query_one(
+            "SELECT pg_catalog.to_regclass('ipam.schema_version') IS NOT NULL",
+            &[],
+        )
         .await
         .map_err(db)?
         .get(0);
-    let found: i32 = if exists {
+    if !exists {
+        return Ok(None);
+    }
+    Ok(Some(
         client
             .query_one(
                 "SELECT coalesce(max(version), 0) FROM ipam.schema_version",
@@ -62,10 +122,15 @@ pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
             )
             .await
             .map_err(db)?
-            .get(0)
-    } else {
-        0
-    };
+            .get(0),
+    ))
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`].
+pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    // Fast path, no lock and no CREATE: already current (a DBA may have run the SQL
+    // of `terraform-provider-ipam schema`, and this role may not create schemas).
+    let found = version(client).await?.unwrap_or(0);
     if found == SCHEMA_VERSION {
         return Ok(());
     }
@@ -75,22 +140,28 @@ pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    let tx = client.transaction().await.map_err(db)?;
+    super::begin(client).await?;
+    let tx = &*client;
     tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('ipam.migrate', 0))",
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('ipam.migrate', 0::int8))",
         &[],
     )
     .await
     .map_err(db)?;
-    tx.batch_execute(
-        "CREATE SCHEMA IF NOT EXISTS ipam;
-         CREATE TABLE IF NOT EXISTS ipam.schema_version (
-             version    integer PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         );",
-    )
-    .await
-    .map_err(db)?;
+    // `CREATE SCHEMA IF NOT EXISTS` needs CREATE on the database even when the schema
+    // exists: look first.
+    let has_schema: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'ipam')",
+            &[],
+        )
+        .await
+        .map_err(db)?
+        .get(0);
+    if !has_schema {
+        tx.batch_execute("CREATE SCHEMA ipam").await.map_err(db)?;
+    }
+    tx.batch_execute(BOOTSTRAP).await.map_err(db)?;
     let found: i32 = tx
         .query_one(
             "SELECT coalesce(max(version), 0) FROM ipam.schema_version",
@@ -114,5 +185,5 @@ pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
         .await
         .map_err(db)?;
     }
-    tx.commit().await.map_err(db)
+    tx.batch_execute("COMMIT").await.map_err(db)
 }
