@@ -142,8 +142,12 @@ fn main() {
             connects.push(t.elapsed());
             let t = Instant::now();
             let planned = rt
-                .block_on(
-                    store.plan_owner("corp", "bench", &claim, Duration::from_secs(3600), |snap| {
+                .block_on(store.plan_owner(
+                    "corp",
+                    "bench",
+                    &claim,
+                    Duration::from_secs(3600),
+                    |snap| {
                         Ok::<_, ()>(
                             snap.reservations
                                 .iter()
@@ -151,8 +155,8 @@ fn main() {
                                 .map(|r| r.block.clone())
                                 .collect(),
                         )
-                    }),
-                )
+                    },
+                ))
                 .unwrap();
             txs.push(t.elapsed());
             locks.push(planned.lock_held);

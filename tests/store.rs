@@ -165,10 +165,16 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .await
             .unwrap();
         let reserved = store
-            .plan_owner("corp", "team-a", &new_claim(), Duration::from_secs(3600), |snap| {
-                assert!(snap.allocations.is_empty());
-                Ok::<_, ()>(vec![block("team-a", "gke", "10.0.0.0/16")])
-            })
+            .plan_owner(
+                "corp",
+                "team-a",
+                &new_claim(),
+                Duration::from_secs(3600),
+                |snap| {
+                    assert!(snap.allocations.is_empty());
+                    Ok::<_, ()>(vec![block("team-a", "gke", "10.0.0.0/16")])
+                },
+            )
             .await
             .unwrap()
             .placed
@@ -176,25 +182,40 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
         assert_eq!(reserved.len(), 1);
         // team-b's plan sees it, and its apply cannot take it.
         store
-            .plan_owner("corp", "team-b", &new_claim(), Duration::from_secs(3600), |snap| {
-                assert_eq!(snap.reservations.len(), 1);
-                assert_eq!(snap.reservations[0].block.owner, "team-a");
-                Ok::<_, ()>(vec![])
-            })
+            .plan_owner(
+                "corp",
+                "team-b",
+                &new_claim(),
+                Duration::from_secs(3600),
+                |snap| {
+                    assert_eq!(snap.reservations.len(), 1);
+                    assert_eq!(snap.reservations[0].block.owner, "team-a");
+                    Ok::<_, ()>(vec![])
+                },
+            )
             .await
             .unwrap()
             .placed
             .unwrap();
         let err = store
-            .apply_owner("corp", "team-b", &new_claim(), &[block("team-b", "eks", "10.0.0.0/16")])
+            .apply_owner(
+                "corp",
+                "team-b",
+                &new_claim(),
+                &[block("team-b", "eks", "10.0.0.0/16")],
+            )
             .await
             .unwrap_err();
         assert!(err.to_string().contains("plan reservation"), "{err}");
         // A newer plan of team-a replaces its reservations.
         store
-            .plan_owner("corp", "team-a", &new_claim(), Duration::from_millis(200), |_| {
-                Ok::<_, ()>(vec![block("team-a", "gke", "10.1.0.0/16")])
-            })
+            .plan_owner(
+                "corp",
+                "team-a",
+                &new_claim(),
+                Duration::from_millis(200),
+                |_| Ok::<_, ()>(vec![block("team-a", "gke", "10.1.0.0/16")]),
+            )
             .await
             .unwrap()
             .placed
@@ -211,16 +232,27 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
     rt().block_on(async {
         // Expired: team-b's plan no longer sees it, and drops it.
         store
-            .plan_owner("corp", "team-b", &new_claim(), Duration::from_secs(3600), |snap| {
-                assert!(snap.reservations.iter().all(|r| r.block.owner != "team-a"));
-                Ok::<_, ()>(vec![block("team-b", "eks", "10.1.0.0/16")])
-            })
+            .plan_owner(
+                "corp",
+                "team-b",
+                &new_claim(),
+                Duration::from_secs(3600),
+                |snap| {
+                    assert!(snap.reservations.iter().all(|r| r.block.owner != "team-a"));
+                    Ok::<_, ()>(vec![block("team-b", "eks", "10.1.0.0/16")])
+                },
+            )
             .await
             .unwrap()
             .placed
             .unwrap();
         store
-            .apply_owner("corp", "team-b", &new_claim(), &[block("team-b", "eks", "10.1.0.0/16")])
+            .apply_owner(
+                "corp",
+                "team-b",
+                &new_claim(),
+                &[block("team-b", "eks", "10.1.0.0/16")],
+            )
             .await
             .unwrap();
     });
@@ -246,7 +278,12 @@ fn pool_guard_names_the_owners_and_allocations() {
             Err(StoreError::PoolExists(_))
         ));
         store
-            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.200.0.0/16")])
+            .apply_owner(
+                "corp",
+                "team-a",
+                &new_claim(),
+                &[block("team-a", "gke", "10.200.0.0/16")],
+            )
             .await
             .unwrap();
         let err = store.delete_pool("corp").await.unwrap_err().to_string();
@@ -264,7 +301,10 @@ fn pool_guard_names_the_owners_and_allocations() {
         let mut reserving = pool("corp", "10.0.0.0/8");
         reserving.reserved = vec![net("10.200.0.0/24")];
         assert!(store.update_pool(&reserving).await.is_err());
-        store.delete_owner("corp", "team-a", &new_claim()).await.unwrap();
+        store
+            .delete_owner("corp", "team-a", &new_claim())
+            .await
+            .unwrap();
         store.update_pool(&smaller).await.unwrap();
         store.delete_pool("corp").await.unwrap();
         assert!(matches!(
@@ -285,7 +325,11 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
             .await
             .unwrap();
         store
-            .apply_owner("corp", "team-a", &new_claim(), &[
+            .apply_owner(
+                "corp",
+                "team-a",
+                &new_claim(),
+                &[
                     block("team-a", "a", "10.0.0.0/16"),
                     block("team-a", "b", "10.1.0.0/16"),
                 ],
@@ -320,8 +364,12 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
             false
         })
     };
-    let result =
-        rt().block_on(store.apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "c", "10.2.0.0/16")]));
+    let result = rt().block_on(store.apply_owner(
+        "corp",
+        "team-a",
+        &new_claim(),
+        &[block("team-a", "c", "10.2.0.0/16")],
+    ));
     assert!(
         killer.join().unwrap(),
         "the apply was never caught mid-transaction"

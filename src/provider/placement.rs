@@ -79,9 +79,17 @@ pub struct Held<'a> {
 pub enum Refusal {
     /// A block the owner held (in memory, missing from the database) is now another
     /// owner's.
-    Lost { name: String, net: IpNet, other: Block },
+    Lost {
+        name: String,
+        net: IpNet,
+        other: Block,
+    },
     /// A pinned block overlaps another owner's block or reservation.
-    PinTaken { name: String, net: IpNet, other: Block },
+    PinTaken {
+        name: String,
+        net: IpNet,
+        other: Block,
+    },
 }
 
 /// The allocator's starting point.
@@ -153,9 +161,7 @@ pub fn merge(
                 && !others.iter().any(|o| overlaps(&o.span, &r.block.span))
         });
         let start = match (applied, reserved) {
-            (Some((cidr, span, _)), _) if satisfies(req, cidr, span, default_prefix) => {
-                Some(cidr)
-            }
+            (Some((cidr, span, _)), _) if satisfies(req, cidr, span, default_prefix) => Some(cidr),
             (_, Some(r)) => {
                 used.push(r);
                 Some(r.block.cidr)
@@ -301,7 +307,8 @@ mod tests {
         assert_eq!(m.prior["c"], net("10.0.4.0/24"));
         let m = merge(&h, &reqs(&[("d", size(24))]), &snap, None);
         assert!(m.taken.is_empty());
-        snap.allocations.push(block("team-b", "x", "10.0.4.0/24", "/24"));
+        snap.allocations
+            .push(block("team-b", "x", "10.0.4.0/24", "/24"));
         let m = merge(&h, &reqs(&[("c", size(24))]), &snap, None);
         assert!(!m.prior.contains_key("c"));
     }
@@ -333,9 +340,16 @@ mod tests {
             ],
             ..Default::default()
         };
-        let m = merge(&held("team-a", &[]), &reqs(&[("p", Request::Pinned(net("10.0.2.0/24")))]), &snap, None);
+        let m = merge(
+            &held("team-a", &[]),
+            &reqs(&[("p", Request::Pinned(net("10.0.2.0/24")))]),
+            &snap,
+            None,
+        );
         assert_eq!(m.taken, vec![net("10.0.0.0/22"), net("10.0.8.0/24")]);
-        assert!(matches!(&m.refusals[..], [Refusal::PinTaken { other, .. }] if other.owner == "team-b"));
+        assert!(
+            matches!(&m.refusals[..], [Refusal::PinTaken { other, .. }] if other.owner == "team-b")
+        );
     }
 
     #[test]
@@ -354,8 +368,21 @@ mod tests {
         let m = merge(&h, &reqs(&[("a", grow)]), &snap, None);
         assert_eq!(m.prior["a"], net("10.0.0.0/24"));
         assert_eq!(m.had_room["a"], net("10.0.0.0/22"));
-        assert_eq!(request_key(&Request::Size(None), Some(24)), request_key(&size(24), None));
-        assert!(satisfies(&Request::Size(None), net("10.0.0.0/24"), net("10.0.0.0/24"), Some(24)));
-        assert!(!satisfies(&Request::Size(None), net("10.0.0.0/24"), net("10.0.0.0/24"), Some(23)));
+        assert_eq!(
+            request_key(&Request::Size(None), Some(24)),
+            request_key(&size(24), None)
+        );
+        assert!(satisfies(
+            &Request::Size(None),
+            net("10.0.0.0/24"),
+            net("10.0.0.0/24"),
+            Some(24)
+        ));
+        assert!(!satisfies(
+            &Request::Size(None),
+            net("10.0.0.0/24"),
+            net("10.0.0.0/24"),
+            Some(23)
+        ));
     }
 }

@@ -115,10 +115,7 @@ fn state_of_blocks(
     obj.insert("id".into(), Value::str(id.clone()));
     obj.insert("pool".into(), Value::str(pool));
     obj.insert("owner".into(), Value::str(owner));
-    obj.insert(
-        "claim".into(),
-        claim.map(Value::str).unwrap_or(Value::Null),
-    );
+    obj.insert("claim".into(), claim.map(Value::str).unwrap_or(Value::Null));
     let entries: BTreeMap<String, Value> = blocks
         .iter()
         .map(|b| {
@@ -153,7 +150,9 @@ fn origin() -> String {
     let data_dir = std::env::var("TF_DATA_DIR").unwrap_or_else(|_| ".terraform".into());
     let workspace = std::env::var("TF_WORKSPACE")
         .ok()
-        .or_else(|| std::fs::read_to_string(std::path::Path::new(&data_dir).join("environment")).ok())
+        .or_else(|| {
+            std::fs::read_to_string(std::path::Path::new(&data_dir).join("environment")).ok()
+        })
         .map(|w| w.trim().to_string())
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "default".into());
@@ -321,7 +320,13 @@ impl Resource for SharedAllocationsResource {
                 let s = store.owner_state(&pool, &owner).await?;
                 // The same check a write makes: a state the owner moved away from
                 // hears it now, before it plans anything.
-                crate::store::check_claim(&pool, &owner, s.row.as_ref(), !s.blocks.is_empty(), &claim)?;
+                crate::store::check_claim(
+                    &pool,
+                    &owner,
+                    s.row.as_ref(),
+                    !s.blocks.is_empty(),
+                    &claim,
+                )?;
                 Ok(s)
             })
         });
@@ -416,37 +421,60 @@ impl Resource for SharedAllocationsResource {
             .collect();
         let placed = call(
             ctx,
-            store.plan_owner(&pool, &owner, &claim, ttl, |snap| -> Result<Vec<Block>, Vec<Diagnostic>> {
-                let Some(def) = snap.def.as_ref() else {
-                    return Err(vec![store_diag(StoreError::NoPool(pool.clone()), "")]);
-                };
-                let default_prefix = settings_of(def).0.default_prefix_length;
-                let merged = placement::merge(&held, &requests, snap, default_prefix);
-                if !merged.refusals.is_empty() {
-                    return Err(merged.refusals.iter().map(|r| refusal_diag(r, &pool)).collect());
-                }
-                let alloc_pool = pool_of_def(def, &merged.taken).map_err(|e| vec![alloc_diag(&e)])?;
-                let prior = Prior { ledger: merged.prior.clone(), held: BTreeMap::new(), cidrs: def.cidrs.clone() };
-                let out = alloc_pool.allocate(&prior, &requests).map_err(|e| vec![alloc_diag(&e)])?;
-                let blocks = out
-                    .ledger
-                    .iter()
-                    .map(|(name, cidr)| {
-                        let (description, request) = descriptions.get(name).cloned().unwrap_or((None, serde_json::Value::Null));
-                        Block {
-                            owner: owner.clone(),
-                            name: name.clone(),
-                            cidr: *cidr,
-                            span: out.growth.get(name).copied().unwrap_or(*cidr),
-                            description,
-                            request,
-                            key: requests.get(name).map(|r| request_key(r, default_prefix)).unwrap_or_default(),
-                        }
-                    })
-                    .collect();
-                outcome = Some((out, merged));
-                Ok(blocks)
-            }),
+            store.plan_owner(
+                &pool,
+                &owner,
+                &claim,
+                ttl,
+                |snap| -> Result<Vec<Block>, Vec<Diagnostic>> {
+                    let Some(def) = snap.def.as_ref() else {
+                        return Err(vec![store_diag(StoreError::NoPool(pool.clone()), "")]);
+                    };
+                    let default_prefix = settings_of(def).0.default_prefix_length;
+                    let merged = placement::merge(&held, &requests, snap, default_prefix);
+                    if !merged.refusals.is_empty() {
+                        return Err(merged
+                            .refusals
+                            .iter()
+                            .map(|r| refusal_diag(r, &pool))
+                            .collect());
+                    }
+                    let alloc_pool =
+                        pool_of_def(def, &merged.taken).map_err(|e| vec![alloc_diag(&e)])?;
+                    let prior = Prior {
+                        ledger: merged.prior.clone(),
+                        held: BTreeMap::new(),
+                        cidrs: def.cidrs.clone(),
+                    };
+                    let out = alloc_pool
+                        .allocate(&prior, &requests)
+                        .map_err(|e| vec![alloc_diag(&e)])?;
+                    let blocks = out
+                        .ledger
+                        .iter()
+                        .map(|(name, cidr)| {
+                            let (description, request) = descriptions
+                                .get(name)
+                                .cloned()
+                                .unwrap_or((None, serde_json::Value::Null));
+                            Block {
+                                owner: owner.clone(),
+                                name: name.clone(),
+                                cidr: *cidr,
+                                span: out.growth.get(name).copied().unwrap_or(*cidr),
+                                description,
+                                request,
+                                key: requests
+                                    .get(name)
+                                    .map(|r| request_key(r, default_prefix))
+                                    .unwrap_or_default(),
+                            }
+                        })
+                        .collect();
+                    outcome = Some((out, merged));
+                    Ok(blocks)
+                },
+            ),
         );
         match placed {
             Err(d) => PlanResponse {
@@ -580,6 +608,12 @@ impl Resource for SharedAllocationsResource {
         // Import moves the owner here: the state it leaves can no longer write it.
         let (claim, blocks) =
             call(ctx, store.claim_owner(pool, owner, &origin())).map_err(|d| vec![d])?;
-        Ok(state_of_blocks(pool, owner, Some(&claim), &blocks, &Value::Null))
+        Ok(state_of_blocks(
+            pool,
+            owner,
+            Some(&claim),
+            &blocks,
+            &Value::Null,
+        ))
     }
 }

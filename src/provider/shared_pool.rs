@@ -406,7 +406,11 @@ impl Resource for SharedPoolResource {
                     } else if snap.def.is_some() {
                         // Every owner's block, its growth room, and every live plan
                         // reservation: none may end up outside the pool or reserved.
-                        let live = snap.reservations.iter().filter(|r| r.live).map(|r| (&r.block, true));
+                        let live = snap
+                            .reservations
+                            .iter()
+                            .filter(|r| r.live)
+                            .map(|r| (&r.block, true));
                         let outside: Vec<String> = snap
                             .allocations
                             .iter()
@@ -414,14 +418,20 @@ impl Resource for SharedPoolResource {
                             .chain(live)
                             .filter(|(b, _)| {
                                 !def.cidrs.iter().any(|c| c.contains(&b.span))
-                                    || def
-                                        .reserved
-                                        .iter()
-                                        .any(|r| r.contains(&b.span.network()) || b.span.contains(&r.network()))
+                                    || def.reserved.iter().any(|r| {
+                                        r.contains(&b.span.network())
+                                            || b.span.contains(&r.network())
+                                    })
                             })
                             .map(|(b, reservation)| match (reservation, b.span != b.cidr) {
-                                (true, _) => format!("{}/{} (plan reservation of {})", b.owner, b.name, b.span),
-                                (false, true) => format!("{}/{} ({}, growth room {})", b.owner, b.name, b.cidr, b.span),
+                                (true, _) => format!(
+                                    "{}/{} (plan reservation of {})",
+                                    b.owner, b.name, b.span
+                                ),
+                                (false, true) => format!(
+                                    "{}/{} ({}, growth room {})",
+                                    b.owner, b.name, b.cidr, b.span
+                                ),
                                 (false, false) => format!("{}/{} ({})", b.owner, b.name, b.cidr),
                             })
                             .collect();

@@ -76,12 +76,19 @@ const MIGRATIONS: &[&str] = &[
 /// The SQL that brings an empty database to [`SCHEMA_VERSION`], for a DBA to run once
 /// (`terraform-provider-ipam schema`) where the provider's role may not create schemas.
 pub fn schema_sql() -> String {
-    let mut out = String::from(
-        "-- terraform-provider-ipam: the shared ledger's schema, version ",
-    );
-    out.push_str(&format!("{SCHEMA_VERSION}.\n-- Run once as the database owner; the provider then needs only the privileges below.\nBEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;\nCREATE SCHEMA IF NOT EXISTS ipam;\n{BOOTSTRAP}\n"));
+    let mut out = String::from("-- terraform-provider-ipam: the shared ledger's schema, version ");
+    out.push_str(&format!("{SCHEMA_VERSION}.\n-- Run once as the database owner (psql -v ON_ERROR_STOP=1 -f schema.sql). Then the
+-- provider's roles need no CREATE privilege, only these (replace the role names):
+--   GRANT USAGE ON SCHEMA ipam TO ipam_app, ipam_reader;
+--   GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ipam TO ipam_app;
+--   GRANT SELECT ON ALL TABLES IN SCHEMA ipam TO ipam_reader;  -- data source, report\nBEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;\nCREATE SCHEMA IF NOT EXISTS ipam;\n{BOOTSTRAP}\n"));
     for (i, sql) in MIGRATIONS.iter().enumerate() {
-        out.push_str(&format!("-- migration {}\n{}\nINSERT INTO ipam.schema_version (version) VALUES ({});\n", i + 1, dedent(sql), i + 1));
+        out.push_str(&format!(
+            "-- migration {}\n{}\nINSERT INTO ipam.schema_version (version) VALUES ({});\n",
+            i + 1,
+            dedent(sql),
+            i + 1
+        ));
     }
     out.push_str("COMMIT;\n");
     out

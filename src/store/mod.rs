@@ -147,7 +147,9 @@ pub fn check_claim(
     };
     match (claim, row) {
         (Claim::New { .. }, None) if !has_blocks => Ok(None),
-        (Claim::New { origin }, Some(r)) if r.claim.is_some() && r.origin.as_ref() == Some(origin) => {
+        (Claim::New { origin }, Some(r))
+            if r.claim.is_some() && r.origin.as_ref() == Some(origin) =>
+        {
             Ok(r.claim.clone())
         }
         (Claim::New { .. }, _) => Err(exists()),
@@ -301,7 +303,12 @@ async fn read_def(tx: &Client, pool: &str) -> Result<Option<PoolDef>, StoreError
 }
 
 async fn read_snapshot(tx: &Client, pool: &str) -> Result<Snapshot, StoreError> {
-    read_blocks(tx, pool, "AND (NOT reservation OR expires_at > pg_catalog.now())").await
+    read_blocks(
+        tx,
+        pool,
+        "AND (NOT reservation OR expires_at > pg_catalog.now())",
+    )
+    .await
 }
 
 async fn read_owner(tx: &Client, pool: &str, owner: &str) -> Result<Option<OwnerRow>, StoreError> {
@@ -330,11 +337,7 @@ async fn has_allocations(tx: &Client, pool: &str, owner: &str) -> Result<bool, S
 }
 
 /// The pool and its rows that match `filter` (an SQL condition after `pool = $1`).
-async fn read_blocks(
-    tx: &Client,
-    pool: &str,
-    filter: &str,
-) -> Result<Snapshot, StoreError> {
+async fn read_blocks(tx: &Client, pool: &str, filter: &str) -> Result<Snapshot, StoreError> {
     let def = read_def(tx, pool).await?;
     let rows = tx
         .query(
@@ -417,7 +420,11 @@ struct Tx<'a> {
 impl Tx<'_> {
     fn c(&self) -> &Client {
         // Only built with a connection in place.
-        &self.guard.as_ref().expect("a transaction has a connection").client
+        &self
+            .guard
+            .as_ref()
+            .expect("a transaction has a connection")
+            .client
     }
 
     async fn commit(mut self) -> Result<(), StoreError> {
@@ -557,7 +564,10 @@ impl Store {
         let started = Instant::now();
         let r = tx
             .c()
-            .execute(&format!("SELECT pg_catalog.pg_advisory_xact_lock({POOL_KEY})"), &[&pool])
+            .execute(
+                &format!("SELECT pg_catalog.pg_advisory_xact_lock({POOL_KEY})"),
+                &[&pool],
+            )
             .await;
         match r {
             Ok(_) => Ok(tx),
@@ -603,7 +613,8 @@ impl Store {
             let pid: i32 = r.get(2);
             format!(
                 "{:?} (role {:?}, pid {pid}, from {}, in a transaction since {})",
-                app.filter(|a| !a.is_empty()).unwrap_or_else(|| "an unnamed session".into()),
+                app.filter(|a| !a.is_empty())
+                    .unwrap_or_else(|| "an unnamed session".into()),
                 user.unwrap_or_default(),
                 r.get::<_, String>(3),
                 r.get::<_, String>(4),
@@ -613,10 +624,8 @@ impl Store {
 
     /// A connection with the schema migrated (once per process); for tools and tests.
     pub async fn client(&self) -> Result<(), StoreError> {
-        self.bounded("connecting", async {
-            self.session(true).await.map(|_| ())
-        })
-        .await
+        self.bounded("connecting", async { self.session(true).await.map(|_| ()) })
+            .await
     }
 
     /// Fails with [`StoreError::NoSchema`] when the database has no ledger, and with
@@ -636,7 +645,9 @@ impl Store {
     /// works as a read-only role; [`StoreError::NoSchema`] when there is no ledger.
     pub async fn snapshot(&self, pool: &str) -> Result<Snapshot, StoreError> {
         self.bounded("reading the pool", async {
-            let tx = self.tx(false, &format!("terraform-provider-ipam read {pool}")).await?;
+            let tx = self
+                .tx(false, &format!("terraform-provider-ipam read {pool}"))
+                .await?;
             Self::check_schema(tx.c()).await?;
             let snap = read_snapshot(tx.c(), pool).await?;
             tx.commit().await?;
@@ -1033,9 +1044,16 @@ impl Store {
 
     /// Removes the owner's allocations, reservations and claim, when `claim` may.
     /// Nothing to do when the pool or the ledger is gone.
-    pub async fn delete_owner(&self, pool: &str, owner: &str, claim: &Claim) -> Result<(), StoreError> {
+    pub async fn delete_owner(
+        &self,
+        pool: &str,
+        owner: &str,
+        claim: &Claim,
+    ) -> Result<(), StoreError> {
         self.bounded("deleting the owner", async {
-            let tx = self.locked(true, pool, &app_name("destroy", pool, Some(owner))).await?;
+            let tx = self
+                .locked(true, pool, &app_name("destroy", pool, Some(owner)))
+                .await?;
             match self.check_owner(&tx, pool, owner, claim).await {
                 Ok(_) => {}
                 Err(StoreError::NoPool(_)) => return tx.rollback().await,
