@@ -7,7 +7,10 @@
 //!    hold 10,000 and 100,000 blocks: the whole `ipam_shared_allocations` plan call,
 //!    and the store's locked transaction alone (connect, lock, read, place, write).
 //! 3. The apply transaction of that owner (re-check through the index, write).
-//! 4. Wall time of N concurrent `terraform apply` runs of different owners on one pool
+//! 4. Connection reuse: 20 owner plans in one provider process against a database
+//!    reached over TLS on TCP (verify-full), a new connection per call (as before
+//!    0.2) and one connection reused.
+//! 5. Wall time of N concurrent `terraform apply` runs of different owners on one pool
 //!    (needs IPAM_TERRAFORM and the release build; scripts/bench-shared.sh sets both).
 
 #[path = "../tests/common/pg.rs"]
@@ -188,7 +191,55 @@ fn main() {
         );
     }
 
-    // 4. N concurrent terraform applies.
+    // 4. Connection reuse over TLS on TCP.
+    {
+        let t = pg::tls_cluster();
+        let (port, ca) = t.tls.clone().unwrap();
+        let db = t.new_database("bench_reuse");
+        let url = format!(
+            "postgresql://{}:{}@localhost:{port}/{db}?sslmode=verify-full&sslrootcert={}",
+            pg::OWNER,
+            pg::OWNER_PASSWORD,
+            ca.display()
+        );
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(Store::new(&url).unwrap().client()).unwrap();
+        t.psql(&db, "INSERT INTO ipam.pools (name, cidrs, reserved, settings) VALUES ('corp', '{10.0.0.0/8}', '{}', '{}')");
+        for reuse in [false, true] {
+            let store = Store::new(&url).unwrap();
+            let store = if reuse { store } else { store.without_reuse() };
+            let mut calls = Vec::new();
+            let all = Instant::now();
+            for i in 0..20 {
+                let owner = format!("reuse-{reuse}-{i}");
+                let claim = Claim::New {
+                    origin: "bench".into(),
+                };
+                let c = Instant::now();
+                rt.block_on(store.plan_owner(
+                    "corp",
+                    &owner,
+                    &claim,
+                    Duration::from_secs(60),
+                    |_| Ok::<_, ()>(vec![]),
+                ))
+                .unwrap();
+                calls.push(c.elapsed());
+            }
+            println!(
+                "20 owner plans over TLS on TCP, {}: {} in all, {} per call (median)",
+                if reuse {
+                    "one connection reused"
+                } else {
+                    "a new connection per call (before)"
+                },
+                ms(all.elapsed()),
+                ms(median(calls))
+            );
+        }
+    }
+
+    // 5. N concurrent terraform applies.
     let (Ok(tf), Ok(provider_dir)) = (
         std::env::var("IPAM_TERRAFORM"),
         std::env::var("IPAM_PROVIDER_DIR"),

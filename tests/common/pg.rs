@@ -284,6 +284,25 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Restarts the server (`pg_ctl restart -m fast`): every connection is dropped.
+    pub fn restart(&self) {
+        let out = self
+            .cmd("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("log"))
+            .args(["-m", "fast", "-w", "restart"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl restart failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            self.log()
+        );
+    }
+
     /// The port (also the unix socket's name).
     pub fn port(&self) -> u16 {
         self.tls.as_ref().map(|t| t.0).unwrap_or(5432)
