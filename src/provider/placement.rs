@@ -237,7 +237,7 @@ mod tests {
     }
 
     fn reqs(v: &[(&str, Request)]) -> Requests {
-        v.iter().map(|(n, r)| (n.to_string(), r.clone())).collect()
+        v.iter().map(|(n, r)| (n.to_string(), *r)).collect()
     }
 
     fn held(owner: &str, state: &[(&str, &str)]) -> Held<'static> {
