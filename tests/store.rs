@@ -486,3 +486,42 @@ fn tls_modes_against_a_tls_only_server() {
     assert!(e.contains("no encryption"), "{e}");
     assert!(!e.contains(OWNER_PASSWORD), "{e}");
 }
+
+/// Schedule seed 21 (tests/schedules.rs): after `pg_terminate_backend` of the store's
+/// connection, the next call failed with "terminating connection due to administrator
+/// command": the server's FATAL arrives as the answer to the next statement when the
+/// client has not yet seen the socket close. The next call reconnects once instead.
+/// The race is won or lost per attempt, so it is run many times, each terminate sent
+/// from a connection of this process just before the call.
+#[test]
+fn a_terminated_backend_is_replaced_on_the_next_call() {
+    let (db, store) = fresh_store();
+    let rt = rt();
+    rt.block_on(async {
+        store
+            .create_pool(&pool("corp", "10.0.0.0/8"))
+            .await
+            .unwrap();
+        let killer = ConnInfo::parse(&cluster().url(&db))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        for i in 0..40 {
+            let n: i64 = killer
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'terraform-provider-ipam%' AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            // A backend terminated just before may still be listed, leaving.
+            assert!(n >= 1, "attempt {i}");
+            store
+                .snapshot("corp")
+                .await
+                .unwrap_or_else(|e| panic!("attempt {i}: {e}"));
+        }
+    });
+}

@@ -246,7 +246,15 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn db(e: tokio_postgres::Error) -> StoreError {
-    if e.is_closed() {
+    // The server's FATAL for a terminated backend (pg_terminate_backend, a restart)
+    // arrives as the answer to the next statement, before the client sees the socket
+    // close: it is a lost connection too (found by schedule seed 21).
+    let lost = e.is_closed()
+        || e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("08") || c.starts_with("57P")
+        });
+    if lost {
         return StoreError::Connect(format!("the connection was lost: {}", chain(&e)));
     }
     StoreError::Db(chain(&e))
