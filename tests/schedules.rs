@@ -76,6 +76,9 @@ enum Step {
     Import(usize, usize),
     /// The state, with no resource, configures another state's owner and creates it.
     SameOwner(usize, usize),
+    /// The state becomes a copy of another's state file and configuration (a copied
+    /// state: the ledger cannot tell it from the original).
+    CopyState(usize, usize),
     Destroy(usize),
     /// The network team reserves the n-th /24 of the pool, or releases every reserved range.
     Reserve(Option<u8>),
@@ -111,7 +114,10 @@ fn gen_schedule(seed: u64) -> Vec<Step> {
             12 => Step::CrashAfterCommit(s),
             13 => Step::CrashBeforeCommit(s),
             14 => Step::Import(s, rng.below(STATES)),
-            15 => Step::SameOwner(s, rng.below(STATES)),
+            15 => match rng.below(3) {
+                0 => Step::CopyState(s, rng.below(STATES)),
+                _ => Step::SameOwner(s, rng.below(STATES)),
+            },
             16 => Step::Destroy(s),
             17 => Step::Reserve((rng.below(3) > 0).then(|| rng.below(8) as u8)),
             18 => Step::Expire,
@@ -344,7 +350,36 @@ impl World {
 
     fn run(&mut self, step: &Step) -> Result<Outcome, String> {
         let pool = self.pool.clone();
+        // Each state is its own working directory: the provider names a create's origin
+        // from it (the workspace is the part this process can vary).
+        let dir = match step {
+            Step::Edit(s, ..)
+            | Step::PullRequest(s, ..)
+            | Step::SavePlan(s)
+            | Step::ApplySaved(s)
+            | Step::Apply(s)
+            | Step::CrashAfterCommit(s)
+            | Step::CrashBeforeCommit(s)
+            | Step::Import(s, _)
+            | Step::SameOwner(s, _)
+            | Step::CopyState(s, _)
+            | Step::Destroy(s) => Some(*s),
+            _ => None,
+        };
+        if let Some(s) = dir {
+            std::env::set_var("TF_WORKSPACE", format!("state-{s}"));
+        }
         match step {
+            Step::CopyState(s, from) => {
+                if s != from {
+                    let copy = self.dirs[*from].clone();
+                    self.dirs[*s] = Dir {
+                        saved: None,
+                        ..copy
+                    };
+                }
+                Ok(Outcome::Nothing)
+            }
             Step::Edit(s, n, r) => {
                 self.dirs[*s].config.insert(NAMES[*n].into(), *r);
                 Ok(Outcome::Nothing)

@@ -196,7 +196,13 @@ pub fn merge(
     out.taken = others.iter().map(|b| b.span).collect();
     for r in &mine {
         let is_used = used.iter().any(|u| std::ptr::eq(*u, *r));
-        if r.live && !is_used && !out.prior.values().any(|p| overlaps(p, &r.block.span)) {
+        // A reservation of this very request is this plan's own, even when the applied
+        // block outranked it: a block the allocator repairs goes where the first plan put
+        // it, and the apply walk's second plan must not find it taken (schedule seed 114).
+        let own = requests
+            .get(&r.block.name)
+            .is_some_and(|req| request_key(req, default_prefix) == r.block.key);
+        if r.live && !is_used && !own && !out.prior.values().any(|p| overlaps(p, &r.block.span)) {
             out.taken.push(r.block.span);
         }
     }
@@ -350,6 +356,25 @@ mod tests {
         assert!(
             matches!(&m.refusals[..], [Refusal::PinTaken { other, .. }] if other.owner == "team-b")
         );
+    }
+
+    /// Schedule seed 114 (tests/schedules.rs): two states holding one owner's claim (a
+    /// copied state) left a row of b over the block c remembers. The first plan repaired
+    /// c to a new block and reserved it; the apply walk's second plan kept the applied
+    /// block first, counted that reservation as taken, and repaired c elsewhere:
+    /// Terraform's "inconsistent final plan". The reservation of the same request is
+    /// never taken from its own name.
+    #[test]
+    fn a_reservation_is_never_taken_from_its_own_request() {
+        let snap = Snapshot {
+            allocations: vec![block("o2", "b", "10.0.0.0/26", "/26")],
+            reservations: vec![res("o2", "c", "10.0.1.0/24", "/24", true)],
+            ..Default::default()
+        };
+        let h = held("o2", &[("c", "10.0.0.0/24")]);
+        let m = merge(&h, &reqs(&[("b", size(27)), ("c", size(24))]), &snap, None);
+        assert_eq!(m.prior["c"], net("10.0.0.0/24"));
+        assert!(!m.taken.contains(&net("10.0.1.0/24")), "{:?}", m.taken);
     }
 
     #[test]

@@ -192,17 +192,24 @@ impl Workdir {
         self.run(args, &[], Some(input))
     }
 
-    fn run(&self, args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Out {
-        use std::io::Write;
-        let mut child = Command::new(self.bin.clone().unwrap_or_else(terraform_bin))
-            .args(args)
+    /// The Terraform command of a run here, for a test that spawns (and kills) it.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(self.bin.clone().unwrap_or_else(terraform_bin));
+        c.args(args)
             .current_dir(self.path())
             .env("TF_CLI_CONFIG_FILE", &self.cli_config)
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_IN_AUTOMATION", "1")
             .env_remove("TF_LOG")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        c
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Out {
+        use std::io::Write;
+        let mut child = self
+            .command(args, env)
             .stdin(if input.is_some() {
                 std::process::Stdio::piped()
             } else {
