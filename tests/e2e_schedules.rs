@@ -78,7 +78,7 @@ fn gen_schedule(seed: u64) -> Vec<Step> {
                 5 => Step::ApplySaved(s),
                 6..=7 => Step::Apply(s),
                 8 => Step::ApplyBoth,
-                9 => Step::KillMidApply(s, 200 + rng.below(1500) as u64),
+                9 => Step::KillMidApply(s, 50 + rng.below(600) as u64),
                 10 => Step::Import(s, 1 - s),
                 11 => Step::Destroy(s),
                 12 => Step::Reserve((rng.below(2) == 0).then(|| rng.below(4) as u8)),
@@ -144,14 +144,18 @@ impl World {
                 saved: false,
             })
             .collect();
-        World {
+        let w = World {
             db,
             network,
             dirs,
             reserved: None,
             applied: BTreeMap::new(),
             log: Vec::new(),
+        };
+        for i in 0..STATES {
+            w.write_config(i);
         }
+        w
     }
 
     fn write_config(&self, i: usize) {
@@ -177,7 +181,7 @@ impl World {
             return Err(format!("a provider fault:\n{text}"));
         }
         if out.code == 0 {
-            self.dirs[i].created = !self.dirs[i].config.is_empty() || self.dirs[i].created;
+            self.dirs[i].created = true;
             let owner = self.dirs[i].owner.clone();
             let held = self.dirs[i].s.state_cidrs(ADDR);
             let requests = self.dirs[i].config.clone();
@@ -199,6 +203,18 @@ impl World {
     }
 
     fn run(&mut self, step: &Step) -> Result<(), String> {
+        let before = self.log.len();
+        self.run_step(step)?;
+        if self.log.len() == before {
+            self.log.push("no command".into());
+        } else {
+            let lines = self.log.split_off(before).join("; ");
+            self.log.push(lines);
+        }
+        self.check()
+    }
+
+    fn run_step(&mut self, step: &Step) -> Result<(), String> {
         match step {
             Step::Edit(i, n, r) => {
                 self.dirs[*i].config.insert(NAMES[*n].into(), *r);
@@ -210,7 +226,11 @@ impl World {
                 config.insert(NAMES[*n].into(), *r);
                 let branch =
                     d.s.branch(&owner_body("corp", &d.owner, &allocations(&config), None));
-                let _ = branch.tf(&["plan", "-no-color", "-input=false"]);
+                let out = branch.tf(&["plan", "-no-color", "-input=false"]);
+                self.log.push(format!(
+                    "branch of state {i}: terraform plan -> {}",
+                    out.code
+                ));
             }
             Step::SavePlan(i) => {
                 let out = self.tf(
@@ -247,6 +267,10 @@ impl World {
                     hs.into_iter().map(|h| h.join().unwrap()).collect()
                 });
                 for (i, out) in outs.iter().enumerate() {
+                    self.log.push(format!(
+                        "state {i}: terraform apply (together) -> {}",
+                        out.code
+                    ));
                     self.after_apply(i, out)?;
                 }
             }
@@ -266,9 +290,12 @@ impl World {
                 std::thread::sleep(Duration::from_millis(*after_ms));
                 // Terraform and the provider together, as kill -9 of a CI job does.
                 let _ = std::process::Command::new("kill")
-                    .args(["-9", &format!("-{}", child.id())])
+                    .args(["-s", "KILL", "--", &format!("-{}", child.id())])
                     .status();
-                let _ = child.wait();
+                let status = child.wait();
+                self.log.push(format!(
+                    "state {i}: terraform apply killed after {after_ms} ms ({status:?})"
+                ));
                 // Terraform's state lock file may survive its owner: unlock as a user would.
                 let _ = std::fs::remove_file(d.s.w.path().join(".terraform.tfstate.lock.info"));
             }
@@ -315,6 +342,8 @@ impl World {
                 let out = self
                     .network
                     .tf(&["apply", "-no-color", "-input=false", "-auto-approve"]);
+                self.log
+                    .push(format!("network: terraform apply -> {}", out.code));
                 if out.code == 0 {
                     self.reserved = r;
                 }
@@ -326,7 +355,7 @@ impl World {
                 );
             }
         }
-        self.check()
+        Ok(())
     }
 
     /// The oracle: the database never gives one address to two owners, nor anything
@@ -415,6 +444,12 @@ fn run_seed(seed: u64) -> Result<usize, String> {
     w.converge()
         .map_err(|e| format!("seed {seed}: {e}\nlog:\n{}", w.log.join("\n")))?;
     assert!(!w.log.iter().any(|l| l.contains(OWNER_PASSWORD)));
+    if std::env::var("IPAM_E2E_SCHEDULE_SEED").is_ok() {
+        for (step, line) in schedule.iter().zip(&w.log) {
+            println!("  {step:?}: {line}");
+        }
+        println!("  rows: {:?}", rows(&w.db, "NOT reservation"));
+    }
     Ok(schedule.len())
 }
 

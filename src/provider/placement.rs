@@ -12,8 +12,9 @@
 //!    row's, else the state's: rows changed or deleted out of band come back where
 //!    they were.
 //! 2. else a reservation of this owner **for the same name and the same request**
-//!    (its [`request_key`]): the plan Terraform makes again in the apply walk, or a
-//!    later plan of the same pull request, gets the block the first plan showed.
+//!    (its [`request_key`]) that overlaps no block kept in step 1: the plan Terraform
+//!    makes again in the apply walk, or a later plan of the same pull request, gets
+//!    the block the first plan showed.
 //! 3. else the applied block (the request changed: the allocator grows it in place or
 //!    moves it).
 //!
@@ -140,15 +141,34 @@ pub fn merge(
         .collect();
     let mut out = Merged::default();
     let mut used: Vec<&crate::store::Reservation> = Vec::new();
+    // (block, growth room, whether the database has it there) of each requested name.
+    let applied: BTreeMap<&String, (IpNet, IpNet, bool)> = requests
+        .keys()
+        .filter_map(|name| {
+            let a = match (held.last_applied.get(name), rows.get(name.as_str())) {
+                (Some(net), Some(r)) if r.cidr == *net => (*net, r.span, true),
+                (Some(net), _) => (*net, *net, false),
+                (None, Some(r)) => (r.cidr, r.span, true),
+                (None, None) => {
+                    let n = held.state.get(name)?;
+                    (*n, *n, false)
+                }
+            };
+            Some((name, a))
+        })
+        .collect();
+    // 1. Applied blocks that still answer their request, before any reservation: a
+    //    reservation made for another name (a pull request that removed this one and
+    //    reused its block) must not land on them (schedule seed 303).
+    let kept: BTreeMap<&String, IpNet> = applied
+        .iter()
+        .filter(|(name, (cidr, span, _))| {
+            satisfies(&requests[**name], *cidr, *span, default_prefix)
+        })
+        .map(|(name, (cidr, _, _))| (*name, *cidr))
+        .collect();
     for (name, req) in requests {
-        let row = rows.get(name.as_str());
-        // (block, growth room, whether the database has it there)
-        let applied: Option<(IpNet, IpNet, bool)> = match (held.last_applied.get(name), row) {
-            (Some(net), Some(r)) if r.cidr == *net => Some((*net, r.span, true)),
-            (Some(net), _) => Some((*net, *net, false)),
-            (None, Some(r)) => Some((r.cidr, r.span, true)),
-            (None, None) => held.state.get(name).map(|n| (*n, *n, false)),
-        };
+        let applied = applied.get(name).copied();
         if let Some((cidr, span, _)) = applied {
             if span != cidr {
                 out.had_room.insert(name.clone(), span);
@@ -159,15 +179,18 @@ pub fn merge(
             r.block.name == *name
                 && r.block.key == key
                 && !others.iter().any(|o| overlaps(&o.span, &r.block.span))
+                && !kept.values().any(|k| overlaps(k, &r.block.span))
         });
-        let start = match (applied, reserved) {
-            (Some((cidr, span, _)), _) if satisfies(req, cidr, span, default_prefix) => Some(cidr),
-            (_, Some(r)) => {
+        let start = match (kept.get(name), reserved, applied) {
+            (Some(cidr), _, _) => Some(*cidr),
+            // 2. A reservation made for this name and request.
+            (None, Some(r), _) => {
                 used.push(r);
                 Some(r.block.cidr)
             }
-            (Some((cidr, _, _)), None) => Some(cidr),
-            (None, None) => None,
+            // 3. The applied block of a changed request: the allocator grows or moves it.
+            (None, None, Some((cidr, _, _))) => Some(cidr),
+            (None, None, None) => None,
         };
         if let (Some(net), Some((cidr, _, in_db))) = (start, applied) {
             if net == cidr && !in_db {
@@ -375,6 +398,23 @@ mod tests {
         let m = merge(&h, &reqs(&[("b", size(27)), ("c", size(24))]), &snap, None);
         assert_eq!(m.prior["c"], net("10.0.0.0/24"));
         assert!(!m.taken.contains(&net("10.0.1.0/24")), "{:?}", m.taken);
+    }
+
+    /// Schedule seed 303 (tests/schedules.rs): a pull request removed d and added c,
+    /// whose reservation took d's block; main then added c and kept d. c's reservation
+    /// outranked nothing by name, but landed on d, and the allocator moved d. Applied
+    /// blocks are kept first; a reservation over one of them is not used.
+    #[test]
+    fn a_reservation_of_another_name_never_lands_on_a_kept_block() {
+        let snap = Snapshot {
+            allocations: vec![block("o0", "d", "10.0.2.128/26", "/26")],
+            reservations: vec![res("o0", "c", "10.0.2.128/25", "/25", true)],
+            ..Default::default()
+        };
+        let h = held("o0", &[("d", "10.0.2.128/26")]);
+        let m = merge(&h, &reqs(&[("c", size(25)), ("d", size(26))]), &snap, None);
+        assert_eq!(m.prior["d"], net("10.0.2.128/26"));
+        assert!(!m.prior.contains_key("c"), "{:?}", m.prior);
     }
 
     #[test]
