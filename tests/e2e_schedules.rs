@@ -54,7 +54,9 @@ enum Step {
     ApplySaved(usize),
     Apply(usize),
     ApplyBoth,
-    KillMidApply(usize, u64),
+    /// Edit one request, then `terraform apply` killed (`kill -9` of Terraform and the
+    /// provider) after this many milliseconds.
+    KillMidApply(usize, usize, Req, u64),
     Import(usize, usize),
     Destroy(usize),
     Reserve(Option<u8>),
@@ -78,7 +80,12 @@ fn gen_schedule(seed: u64) -> Vec<Step> {
                 5 => Step::ApplySaved(s),
                 6..=7 => Step::Apply(s),
                 8 => Step::ApplyBoth,
-                9 => Step::KillMidApply(s, 50 + rng.below(600) as u64),
+                9 => Step::KillMidApply(
+                    s,
+                    rng.below(NAMES.len()),
+                    req(&mut rng),
+                    30 + rng.below(300) as u64,
+                ),
                 10 => Step::Import(s, 1 - s),
                 11 => Step::Destroy(s),
                 12 => Step::Reserve((rng.below(2) == 0).then(|| rng.below(4) as u8)),
@@ -108,7 +115,8 @@ struct Dir {
     config: BTreeMap<String, Req>,
     /// Whether the state holds the resource (as far as this runner knows).
     created: bool,
-    saved: bool,
+    /// The requests of `saved.tfplan`, when there is one.
+    saved: Option<BTreeMap<String, Req>>,
 }
 
 struct World {
@@ -139,9 +147,15 @@ impl World {
             .map(|i| Dir {
                 s: Shared::new(&db, ""),
                 owner: format!("team-{i}"),
-                config: BTreeMap::new(),
+                // Every state starts with two allocations, applied by the first apply.
+                config: [
+                    ("a".to_string(), Req::Size(26)),
+                    ("b".to_string(), Req::Grow(27, 26)),
+                ]
+                .into_iter()
+                .collect(),
                 created: false,
-                saved: false,
+                saved: None,
             })
             .collect();
         let w = World {
@@ -176,6 +190,17 @@ impl World {
     }
 
     fn after_apply(&mut self, i: usize, out: &common::Out) -> Result<(), String> {
+        let requests = self.dirs[i].config.clone();
+        self.after_apply_of(i, out, requests)
+    }
+
+    /// After an apply of `requests` (a saved plan's may differ from the configuration).
+    fn after_apply_of(
+        &mut self,
+        i: usize,
+        out: &common::Out,
+        requests: BTreeMap<String, Req>,
+    ) -> Result<(), String> {
         let text = format!("{}{}", out.stdout, out.stderr);
         if text.contains("Provider produced inconsistent result") || text.contains("Provider bug") {
             return Err(format!("a provider fault:\n{text}"));
@@ -184,7 +209,6 @@ impl World {
             self.dirs[i].created = true;
             let owner = self.dirs[i].owner.clone();
             let held = self.dirs[i].s.state_cidrs(ADDR);
-            let requests = self.dirs[i].config.clone();
             let before = self.applied.entry(owner.clone()).or_default();
             for (name, cidr) in &held {
                 let req = requests.get(name).copied().unwrap_or(Req::Remove);
@@ -237,15 +261,15 @@ impl World {
                     *i,
                     &["plan", "-no-color", "-input=false", "-out=saved.tfplan"],
                 )?;
-                self.dirs[*i].saved = out.code == 0;
+                self.dirs[*i].saved = (out.code == 0).then(|| self.dirs[*i].config.clone());
             }
             Step::ApplySaved(i) => {
-                if std::mem::take(&mut self.dirs[*i].saved) {
+                if let Some(requests) = self.dirs[*i].saved.take() {
                     let out =
                         self.tf(*i, &["apply", "-no-color", "-input=false", "saved.tfplan"])?;
                     // Stale or expired saved plans fail cleanly; the oracle checks the rest.
                     if out.code == 0 {
-                        self.after_apply(*i, &out)?;
+                        self.after_apply_of(*i, &out, requests)?;
                     }
                 }
             }
@@ -274,7 +298,9 @@ impl World {
                     self.after_apply(i, out)?;
                 }
             }
-            Step::KillMidApply(i, after_ms) => {
+            Step::KillMidApply(i, n, r, after_ms) => {
+                self.dirs[*i].config.insert(NAMES[*n].into(), *r);
+                self.write_config(*i);
                 let d = &self.dirs[*i];
                 let mut child =
                     d.s.w

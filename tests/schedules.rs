@@ -141,6 +141,8 @@ struct Dir {
 
 #[derive(Clone)]
 struct Saved {
+    /// The requests the saved plan was made for (the configuration may change since).
+    requests: BTreeMap<String, Req>,
     config: Value,
     prior: Value,
     private: Vec<u8>,
@@ -399,6 +401,7 @@ impl World {
                 let saved = self.refresh(d).ok().and_then(|prior| {
                     let planned = self.plan(&prior, &d.private, &config).ok()?;
                     Some(Saved {
+                        requests: d.config.clone(),
                         config,
                         prior,
                         private: d.private.clone(),
@@ -417,7 +420,7 @@ impl World {
                     return Ok(Outcome::Nothing);
                 }
                 let owner = self.dirs[*s].owner.clone();
-                let requests = self.dirs[*s].config.clone();
+                let requests = saved.requests.clone();
                 match self.apply(
                     &saved.prior,
                     &saved.private,
