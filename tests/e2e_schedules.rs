@@ -202,7 +202,10 @@ impl World {
         requests: BTreeMap<String, Req>,
     ) -> Result<(), String> {
         let text = format!("{}{}", out.stdout, out.stderr);
-        if text.contains("Provider produced inconsistent result") || text.contains("Provider bug") {
+        if text.contains("Provider produced inconsistent result")
+            || text.contains("Provider bug")
+            || text.contains("database refused an overlap")
+        {
             return Err(format!("a provider fault:\n{text}"));
         }
         if out.code == 0 {

@@ -84,6 +84,9 @@ enum Step {
     Reserve(Option<u8>),
     /// Every live plan reservation expires now.
     Expire,
+    /// The TTL runs out between the apply walk's plan and the apply of the first state,
+    /// and the second state applies in between (the apply's re-check must stop it).
+    LateApply(usize, usize),
     /// `pg_terminate_backend` of every other session (the provider's connection).
     Terminate,
 }
@@ -120,7 +123,10 @@ fn gen_schedule(seed: u64) -> Vec<Step> {
             },
             16 => Step::Destroy(s),
             17 => Step::Reserve((rng.below(3) > 0).then(|| rng.below(8) as u8)),
-            18 => Step::Expire,
+            18 => match rng.below(2) {
+                0 => Step::Expire,
+                _ => Step::LateApply(s, rng.below(STATES)),
+            },
             _ => Step::Terminate,
         };
         steps.push(step);
@@ -154,6 +160,9 @@ struct World {
     ctx: Context,
     dirs: Vec<Dir>,
     reserved: Vec<IpNet>,
+    /// Owners whose rows a step changed besides its own (the other state's apply in a
+    /// `LateApply`, checked on its own already).
+    also_changed: Vec<String>,
     /// The last block the ledger gave each (owner, name), with the request it answered.
     applied: BTreeMap<(String, String), (IpNet, Req)>,
     /// The oracle's own connection: plain SQL, none of the store's code.
@@ -241,6 +250,7 @@ impl World {
             dirs,
             reserved: vec![],
             applied: BTreeMap::new(),
+            also_changed: Vec::new(),
             oracle,
         }
     }
@@ -549,6 +559,44 @@ impl World {
                 }
                 Ok(Outcome::Nothing)
             }
+            Step::LateApply(s, t) => {
+                if s == t {
+                    return Ok(Outcome::Nothing);
+                }
+                std::env::set_var("TF_WORKSPACE", format!("state-{s}"));
+                let d = self.dirs[*s].clone();
+                let config = config_value(&pool, &d.owner, &d.config);
+                let Ok(prior) = self.refresh(&d) else {
+                    return Ok(Outcome::Nothing);
+                };
+                let Ok(planned) = self.plan(&prior, &d.private, &config) else {
+                    return Ok(Outcome::Nothing);
+                };
+                self.run(&Step::Expire)?;
+                std::env::set_var("TF_WORKSPACE", format!("state-{t}"));
+                let before = self.rows();
+                let other = self.run(&Step::Apply(*t))?;
+                self.check(&before, &other)?;
+                self.also_changed.push(self.dirs[*t].owner.clone());
+                std::env::set_var("TF_WORKSPACE", format!("state-{s}"));
+                let r = SharedAllocationsResource.apply(
+                    ApplyRequest {
+                        prior: prior.clone(),
+                        planned: planned.clone(),
+                        config,
+                        planned_private: d.private.clone(),
+                    },
+                    &self.ctx,
+                );
+                if errors(&r.diagnostics).is_empty() {
+                    self.dirs[*s].state = r.state;
+                    self.dirs[*s].private = r.private.unwrap_or_default();
+                    Ok(Outcome::Applied(d.owner, d.config))
+                } else {
+                    self.dirs[*s].state = prior;
+                    self.failed(&r.diagnostics, false)
+                }
+            }
             Step::Expire => {
                 let c = self.oracle.clone();
                 let q = format!("UPDATE ipam.blocks SET expires_at = now() - interval '1 second' WHERE pool = '{pool}' AND reservation");
@@ -575,6 +623,13 @@ impl World {
         let text = text.join(" | ");
         if text.contains(OWNER_PASSWORD) {
             return Err(format!("the password appeared: {text}"));
+        }
+        // The exclusion constraint is the last line of defence: the apply's re-check must
+        // stop every overlap before it, with a message that names the other owner.
+        if text.contains("database refused an overlap") {
+            return Err(format!(
+                "the exclusion constraint had to stop a write: {text}"
+            ));
         }
         let raw = text.contains("database error")
             || text.contains("Provider bug")
@@ -652,8 +707,9 @@ impl World {
         };
         let owners: std::collections::BTreeSet<&String> =
             rows.keys().chain(before.keys()).collect();
+        let also = std::mem::take(&mut self.also_changed);
         for o in owners {
-            if Some(o.as_str()) != mine && rows.get(o) != before.get(o) {
+            if Some(o.as_str()) != mine && !also.contains(o) && rows.get(o) != before.get(o) {
                 return Err(format!(
                     "owner {o}'s rows changed without an apply of its own: {:?} -> {:?}",
                     before.get(o),
