@@ -176,7 +176,13 @@ fn main() {
         for _ in 0..7 {
             let t = Instant::now();
             let held = rt
-                .block_on(store.apply_owner("corp", "bench", &claim, &mine))
+                .block_on(store.apply_owner(
+                    "corp",
+                    "bench",
+                    &claim,
+                    &mine,
+                    Duration::from_secs(3600),
+                ))
                 .unwrap();
             claim = Claim::Held(held);
             applies.push(t.elapsed());

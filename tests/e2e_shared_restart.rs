@@ -52,6 +52,12 @@ fn a_restarted_database_loses_nothing_and_the_next_call_reconnects() {
     let claim = Claim::New {
         origin: "restart-test".into(),
     };
-    rt.block_on(store.apply_owner("other", "team-b", &claim, &[]))
-        .unwrap();
+    rt.block_on(store.apply_owner(
+        "other",
+        "team-b",
+        &claim,
+        &[],
+        std::time::Duration::from_secs(60),
+    ))
+    .unwrap();
 }

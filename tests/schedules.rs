@@ -239,9 +239,12 @@ impl World {
             .map(|i| Dir {
                 owner: format!("o{i}"),
                 // Every state starts with two requests, applied by its first apply.
-                config: [("a".to_string(), Req::Size(26)), ("b".to_string(), Req::Size(27))]
-                    .into_iter()
-                    .collect(),
+                config: [
+                    ("a".to_string(), Req::Size(26)),
+                    ("b".to_string(), Req::Size(27)),
+                ]
+                .into_iter()
+                .collect(),
                 state: Value::Null,
                 private: vec![],
                 saved: None,

@@ -16,6 +16,9 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// How long an apply holds the blocks an owner gives up.
+const HOLD: Duration = Duration::from_secs(3600);
+
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
@@ -120,7 +123,7 @@ fn apply_rechecks_across_owners_and_the_constraint_is_the_last_line() {
     rt().block_on(async {
         store.create_pool(&pool("corp", "10.0.0.0/8")).await.unwrap();
         store
-            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16")])
+            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16")], HOLD)
             .await
             .unwrap();
         // Another owner's apply of an overlapping block fails, names the owner,
@@ -129,7 +132,7 @@ fn apply_rechecks_across_owners_and_the_constraint_is_the_last_line() {
             .apply_owner("corp", "team-b", &new_claim(), &[
                     block("team-b", "ok", "10.9.0.0/16"),
                     block("team-b", "eks", "10.0.128.0/17"),
-                ],
+                ], HOLD
             )
             .await
             .unwrap_err();
@@ -139,7 +142,7 @@ fn apply_rechecks_across_owners_and_the_constraint_is_the_last_line() {
         assert_eq!(store.owner_blocks("corp", "team-b").await.unwrap(), Some(vec![]));
         // One owner may overlap itself (a reservation growing over its own block).
         store
-            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16"), block("team-a", "x", "10.0.0.0/24")],
+            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16"), block("team-a", "x", "10.0.0.0/24")], HOLD
             )
             .await
             .unwrap();
@@ -203,6 +206,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
                 "team-b",
                 &new_claim(),
                 &[block("team-b", "eks", "10.0.0.0/16")],
+                HOLD,
             )
             .await
             .unwrap_err();
@@ -252,6 +256,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
                 "team-b",
                 &new_claim(),
                 &[block("team-b", "eks", "10.1.0.0/16")],
+                HOLD,
             )
             .await
             .unwrap();
@@ -283,6 +288,7 @@ fn pool_guard_names_the_owners_and_allocations() {
                 "team-a",
                 &new_claim(),
                 &[block("team-a", "gke", "10.200.0.0/16")],
+                HOLD,
             )
             .await
             .unwrap();
@@ -308,7 +314,9 @@ fn pool_guard_names_the_owners_and_allocations() {
         store.update_pool(&smaller).await.unwrap();
         store.delete_pool("corp").await.unwrap();
         assert!(matches!(
-            store.apply_owner("corp", "team-a", &new_claim(), &[]).await,
+            store
+                .apply_owner("corp", "team-a", &new_claim(), &[], HOLD)
+                .await,
             Err(StoreError::NoPool(_))
         ));
     });
@@ -333,6 +341,7 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
                     block("team-a", "a", "10.0.0.0/16"),
                     block("team-a", "b", "10.1.0.0/16"),
                 ],
+                HOLD,
             )
             .await
             .unwrap();
@@ -369,6 +378,7 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
         "team-a",
         &new_claim(),
         &[block("team-a", "c", "10.2.0.0/16")],
+        HOLD,
     ));
     assert!(
         killer.join().unwrap(),
@@ -523,5 +533,76 @@ fn a_terminated_backend_is_replaced_on_the_next_call() {
                 .await
                 .unwrap_or_else(|e| panic!("attempt {i}: {e}"));
         }
+    });
+}
+
+/// Schedule seed 99 (tests/schedules.rs): an owner's apply moved a block and its
+/// provider died before Terraform recorded it; another owner's next apply took the old
+/// block, which the first state (and its deployed subnet) still held. A block an owner
+/// gives up stays held for it for the hold, free to itself and taken for everyone else.
+#[test]
+fn blocks_an_owner_gives_up_stay_held_for_it() {
+    let (_db, store) = fresh_store();
+    rt().block_on(async {
+        store
+            .create_pool(&pool("corp", "10.0.0.0/8"))
+            .await
+            .unwrap();
+        let a = Claim::Held(
+            store
+                .apply_owner(
+                    "corp",
+                    "team-a",
+                    &new_claim(),
+                    &[block("team-a", "a", "10.0.0.0/24")],
+                    HOLD,
+                )
+                .await
+                .unwrap(),
+        );
+        store
+            .apply_owner(
+                "corp",
+                "team-a",
+                &a,
+                &[block("team-a", "a", "10.1.0.0/24")],
+                HOLD,
+            )
+            .await
+            .unwrap();
+        let snap = store.snapshot("corp").await.unwrap();
+        let held: Vec<_> = snap
+            .reservations
+            .iter()
+            .filter(|r| r.block.key == ipam::store::RELEASED)
+            .map(|r| (r.block.name.clone(), r.block.cidr.to_string()))
+            .collect();
+        assert_eq!(held, vec![("a".to_string(), "10.0.0.0/24".to_string())]);
+        let err = store
+            .apply_owner(
+                "corp",
+                "team-b",
+                &new_claim(),
+                &[block("team-b", "b", "10.0.0.0/25")],
+                HOLD,
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("plan reservation \"a\" (10.0.0.0/24) of owner \"team-a\""),
+            "{err}"
+        );
+        // The owner itself may take it back.
+        store
+            .apply_owner(
+                "corp",
+                "team-a",
+                &a,
+                &[block("team-a", "a", "10.0.0.0/24")],
+                HOLD,
+            )
+            .await
+            .unwrap();
     });
 }

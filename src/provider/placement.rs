@@ -18,10 +18,11 @@
 //! 3. else the applied block (the request changed: the allocator grows it in place or
 //!    moves it).
 //!
-//! Taken: every other owner's blocks and live reservations (growth room included), and
-//! this owner's live reservations that no name uses here and that overlap no block
-//! kept here: those of other open plans, which hold their blocks side by side with
-//! this one until they expire.
+//! Taken: every other owner's blocks and live reservations (growth room included, and
+//! the blocks it released at its last apply, held for it), and this owner's live
+//! reservations of other requests that overlap no block kept here: those of other
+//! open plans, which hold their blocks side by side with this one until they expire.
+//! The owner's own released blocks are free to itself.
 
 use std::collections::BTreeMap;
 
@@ -222,9 +223,10 @@ pub fn merge(
         // A reservation of this very request is this plan's own, even when the applied
         // block outranked it: a block the allocator repairs goes where the first plan put
         // it, and the apply walk's second plan must not find it taken (schedule seed 114).
-        let own = requests
-            .get(&r.block.name)
-            .is_some_and(|req| request_key(req, default_prefix) == r.block.key);
+        let own = r.block.key == crate::store::RELEASED
+            || requests
+                .get(&r.block.name)
+                .is_some_and(|req| request_key(req, default_prefix) == r.block.key);
         if r.live && !is_used && !own && !out.prior.values().any(|p| overlaps(p, &r.block.span)) {
             out.taken.push(r.block.span);
         }

@@ -515,7 +515,7 @@ impl Resource for SharedAllocationsResource {
     }
 
     fn apply(&self, req: ApplyRequest, ctx: &Context) -> ApplyResponse {
-        let (store, _) = match store_of(ctx, "ipam_shared_allocations") {
+        let (store, hold) = match store_of(ctx, "ipam_shared_allocations") {
             Ok(s) => s,
             Err(d) => return ApplyResponse::new(req.prior, vec![d]),
         };
@@ -580,7 +580,7 @@ impl Resource for SharedAllocationsResource {
                     .unwrap_or_default(),
             });
         }
-        match call(ctx, store.apply_owner(&pool, &owner, &claim, &blocks)) {
+        match call(ctx, store.apply_owner(&pool, &owner, &claim, &blocks, hold)) {
             Ok(claim) => {
                 let mut state = req.planned;
                 if let Value::Object(o) = &mut state {

@@ -408,6 +408,11 @@ struct Conn {
     in_tx: bool,
 }
 
+/// The `key` of a block an owner gave up at apply, held for it (see
+/// [`Store::apply_owner`]). No request has this key, so no plan ever uses it as a
+/// starting point; other owners count it as taken until it expires.
+pub const RELEASED: &str = "released";
+
 /// How long the pool's lock is waited for unless the provider says otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -860,12 +865,19 @@ impl Store {
     /// the pool's lock: checks `claim`, re-checks every block against other owners
     /// through the index, replaces the owner's allocations, drops the reservations they
     /// came from, and records the claim. Returns the claim the resource now holds.
+    ///
+    /// Every block the owner gives up (removed, moved, resized) stays held for it as a
+    /// [`RELEASED`] reservation for `hold`: its subnets still use it until Terraform
+    /// replaces them later in the same run, or, when the provider died after this
+    /// commit, until the state that still records it applies again. No other owner
+    /// takes it meanwhile (found by schedule seed 99).
     pub async fn apply_owner(
         &self,
         pool: &str,
         owner: &str,
         claim: &Claim,
         blocks: &[Block],
+        hold: Duration,
     ) -> Result<String, StoreError> {
         self.bounded("applying", async {
             let tx = self.locked(true, pool, &app_name("apply", pool, Some(owner))).await?;
@@ -921,6 +933,21 @@ impl Store {
                     what.join("; ")
                 )));
             }
+            let cidrs = texts(&blocks.iter().map(|b| b.cidr).collect::<Vec<_>>());
+            tx.c().execute(
+                "INSERT INTO ipam.blocks AS o (pool, owner, name, reservation, cidr, span, description, request, expires_at, plan_key)
+                 SELECT pool, owner, name, true, cidr, span, description, request,
+                        pg_catalog.now() + pg_catalog.make_interval(secs => $5::float8), $6
+                   FROM ipam.blocks b
+                  WHERE pool = $1 AND owner = $2 AND NOT reservation
+                    AND NOT EXISTS (SELECT 1 FROM unnest($3::text[], $4::text[]) AS t(name, cidr)
+                                     WHERE t.name = b.name AND t.cidr::cidr = b.cidr)
+                 ON CONFLICT (pool, owner, reservation, name, plan_key) DO UPDATE
+                    SET cidr = excluded.cidr, span = excluded.span, expires_at = excluded.expires_at",
+                &[&pool, &owner, &names, &cidrs, &hold.as_secs_f64(), &RELEASED],
+            )
+            .await
+            .map_err(db)?;
             tx.c().execute(
                 "DELETE FROM ipam.blocks WHERE pool = $1 AND owner = $2
                    AND (NOT reservation OR expires_at <= pg_catalog.now()
