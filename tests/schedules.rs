@@ -82,7 +82,9 @@ enum Step {
     Destroy(usize),
     /// The network team reserves the n-th /24 of the pool, or releases every reserved range.
     Reserve(Option<u8>),
-    /// Every live plan reservation expires now.
+    /// Every live plan reservation expires now (a saved plan applied after its TTL).
+    /// Blocks held after an apply are left: their hold is what protects a state whose
+    /// apply result was lost, and it ends only with the TTL (see the guide).
     Expire,
     /// The TTL runs out between the apply walk's plan and the apply of the first state,
     /// and the second state applies in between (the apply's re-check must stop it).
@@ -605,7 +607,7 @@ impl World {
             }
             Step::Expire => {
                 let c = self.oracle.clone();
-                let q = format!("UPDATE ipam.blocks SET expires_at = now() - interval '1 second' WHERE pool = '{pool}' AND reservation");
+                let q = format!("UPDATE ipam.blocks SET expires_at = now() - interval '1 second' WHERE pool = '{pool}' AND reservation AND plan_key <> 'released'");
                 self.ctx
                     .block_on(async move { c.execute(&q, &[]).await })
                     .unwrap()

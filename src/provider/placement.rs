@@ -161,12 +161,20 @@ pub fn merge(
     // 1. Applied blocks that still answer their request, before any reservation: a
     //    reservation made for another name (a pull request that removed this one and
     //    reused its block) must not land on them (schedule seed 303).
-    let kept: BTreeMap<&String, IpNet> = applied
+    //    When the remembered block no longer answers but the database row does (an
+    //    apply committed whose result Terraform never recorded), the row is kept
+    //    (schedule seed 239).
+    let kept: BTreeMap<&String, IpNet> = requests
         .iter()
-        .filter(|(name, (cidr, span, _))| {
-            satisfies(&requests[**name], *cidr, *span, default_prefix)
+        .filter_map(|(name, req)| {
+            let row = rows.get(name.as_str()).map(|r| (r.cidr, r.span));
+            let mem = applied.get(name).map(|(c, s, _)| (*c, *s));
+            [mem, row]
+                .into_iter()
+                .flatten()
+                .find(|(cidr, span)| satisfies(req, *cidr, *span, default_prefix))
+                .map(|(cidr, _)| (name, cidr))
         })
-        .map(|(name, (cidr, _, _))| (*name, *cidr))
         .collect();
     for (name, req) in requests {
         let applied = applied.get(name).copied();
@@ -190,6 +198,13 @@ pub fn merge(
                 Some(r.block.cidr)
             }
             // 3. The applied block of a changed request: the allocator grows or moves it.
+            // A remembered block (not in the database) that another owner has now is no
+            // starting point for a request that changed anyway: it is placed anew.
+            (None, None, Some((cidr, _, in_db)))
+                if !in_db && others.iter().any(|o| overlaps(&o.span, &cidr)) =>
+            {
+                None
+            }
             (None, None, Some((cidr, _, _))) => Some(cidr),
             (None, None, None) => None,
         };
@@ -417,6 +432,36 @@ mod tests {
         let m = merge(&h, &reqs(&[("c", size(25)), ("d", size(26))]), &snap, None);
         assert_eq!(m.prior["d"], net("10.0.2.128/26"));
         assert!(!m.prior.contains_key("c"), "{:?}", m.prior);
+    }
+
+    /// Schedule seed 239: a remembered block another owner got is refused only for a
+    /// request that keeps it; a changed request is placed anew.
+    #[test]
+    fn a_lost_block_is_refused_only_when_the_request_would_keep_it() {
+        let h = held("o0", &[("a", "10.0.0.0/26")]);
+        let snap = Snapshot {
+            allocations: vec![block("o2", "a", "10.0.0.0/26", "/26")],
+            ..Default::default()
+        };
+        let kept = merge(&h, &reqs(&[("a", size(26))]), &snap, None);
+        assert!(matches!(&kept.refusals[..], [Refusal::Lost { .. }]));
+        let changed = merge(&h, &reqs(&[("a", size(24))]), &snap, None);
+        assert!(changed.refusals.is_empty(), "{:?}", changed.refusals);
+        assert!(!changed.prior.contains_key("a"));
+    }
+
+    /// Schedule seed 239: an apply committed a resized block whose result Terraform never
+    /// recorded; the next plan of the same request keeps the database's row rather than
+    /// growing the remembered block to another place.
+    #[test]
+    fn a_committed_row_that_answers_the_request_outranks_a_stale_memory() {
+        let h = held("o0", &[("a", "10.0.0.0/26")]);
+        let snap = Snapshot {
+            allocations: vec![block("o0", "a", "10.0.4.0/24", "/24")],
+            ..Default::default()
+        };
+        let m = merge(&h, &reqs(&[("a", size(24))]), &snap, None);
+        assert_eq!(m.prior["a"], net("10.0.4.0/24"));
     }
 
     #[test]
