@@ -82,6 +82,14 @@ enum Step {
     Destroy(usize),
     /// The network team reserves the n-th /24 of the pool, or releases every reserved range.
     Reserve(Option<u8>),
+    /// The network team edits the pool: its CIDRs (the whole /21, or only its first /22)
+    /// and its rules (a longest prefix length of /26, or none).
+    PoolEdit {
+        shrink: bool,
+        max_26: bool,
+    },
+    /// `pg_ctl restart`: every connection is dropped.
+    Restart,
     /// Every live plan reservation expires now (a saved plan applied after its TTL).
     /// Blocks held after an apply are left: their hold is what protects a state whose
     /// apply result was lost, and it ends only with the TTL (see the guide).
@@ -124,7 +132,14 @@ fn gen_schedule(seed: u64) -> Vec<Step> {
                 _ => Step::SameOwner(s, rng.below(STATES)),
             },
             16 => Step::Destroy(s),
-            17 => Step::Reserve((rng.below(3) > 0).then(|| rng.below(8) as u8)),
+            17 => match rng.below(6) {
+                0 | 1 => Step::PoolEdit {
+                    shrink: rng.below(2) == 0,
+                    max_26: rng.below(3) == 0,
+                },
+                2 if rng.below(4) == 0 => Step::Restart,
+                _ => Step::Reserve((rng.below(3) > 0).then(|| rng.below(8) as u8)),
+            },
             18 => match rng.below(2) {
                 0 => Step::Expire,
                 _ => Step::LateApply(s, rng.below(STATES)),
@@ -167,8 +182,12 @@ struct World {
     also_changed: Vec<String>,
     /// The last block the ledger gave each (owner, name), with the request it answered.
     applied: BTreeMap<(String, String), (IpNet, Req)>,
-    /// The oracle's own connection: plain SQL, none of the store's code.
-    oracle: Arc<tokio_postgres::Client>,
+    /// The oracle's own connection: plain SQL, none of the store's code; made again
+    /// after a restart.
+    oracle: std::sync::Mutex<Arc<tokio_postgres::Client>>,
+    url: String,
+    /// The pool's CIDRs as the network team last set them.
+    cidrs: Vec<IpNet>,
 }
 
 fn net(s: &str) -> IpNet {
@@ -259,13 +278,25 @@ impl World {
             reserved: vec![],
             applied: BTreeMap::new(),
             also_changed: Vec::new(),
-            oracle,
+            oracle: std::sync::Mutex::new(oracle),
+            url: cluster().url(db),
+            cidrs: vec![net(POOL_CIDR)],
         }
     }
 
     /// Rows of one text column, through the oracle's connection.
+    fn client(&self) -> Arc<tokio_postgres::Client> {
+        let mut g = self.oracle.lock().unwrap();
+        if g.is_closed() {
+            let info = ipam::store::ConnInfo::parse(&self.url).unwrap();
+            let c = self.ctx.block_on(async move { info.connect().await });
+            *g = Arc::new(c.unwrap().unwrap());
+        }
+        g.clone()
+    }
+
     fn sql(&self, query: &str) -> Vec<String> {
-        let c = self.oracle.clone();
+        let c = self.client();
         let q = query.to_string();
         self.ctx
             .block_on(async move { c.query(&q, &[]).await })
@@ -549,9 +580,16 @@ impl World {
                 let reserved: Vec<IpNet> = slot
                     .map(|i| vec![nth(POOL_CIDR, 24, i)])
                     .unwrap_or_default();
+                // The network team's resource refuses a reserved range outside the pool.
+                if !reserved
+                    .iter()
+                    .all(|r| self.cidrs.iter().any(|c| c.contains(r)))
+                {
+                    return Ok(Outcome::Nothing);
+                }
                 let def = PoolDef {
                     name: pool.clone(),
-                    cidrs: vec![net(POOL_CIDR)],
+                    cidrs: self.cidrs.clone(),
                     reserved: reserved.clone(),
                     settings: serde_json::json!({}),
                 };
@@ -565,6 +603,38 @@ impl World {
                         }
                     }
                 }
+                Ok(Outcome::Nothing)
+            }
+            Step::PoolEdit { shrink, max_26 } => {
+                let cidrs = vec![if *shrink {
+                    net("10.0.0.0/22")
+                } else {
+                    net(POOL_CIDR)
+                }];
+                let def = PoolDef {
+                    name: pool.clone(),
+                    cidrs: cidrs.clone(),
+                    reserved: self.reserved.clone(),
+                    settings: if *max_26 {
+                        serde_json::json!({ "max_prefix_length": 26 })
+                    } else {
+                        serde_json::json!({})
+                    },
+                };
+                let store = self.store();
+                match self.ctx.block_on(store.update_pool(&def)).unwrap() {
+                    Ok(()) => self.cidrs = cidrs,
+                    Err(e) => {
+                        let text = e.to_string();
+                        if !text.contains("would fall outside") {
+                            return Err(format!("pool edit failed unexpectedly: {text}"));
+                        }
+                    }
+                }
+                Ok(Outcome::Nothing)
+            }
+            Step::Restart => {
+                cluster().restart();
                 Ok(Outcome::Nothing)
             }
             Step::LateApply(s, t) => {
@@ -606,7 +676,7 @@ impl World {
                 }
             }
             Step::Expire => {
-                let c = self.oracle.clone();
+                let c = self.client();
                 let q = format!("UPDATE ipam.blocks SET expires_at = now() - interval '1 second' WHERE pool = '{pool}' AND reservation AND plan_key <> 'released'");
                 self.ctx
                     .block_on(async move { c.execute(&q, &[]).await })
@@ -694,7 +764,7 @@ impl World {
                     ));
                 }
             }
-            if !net(POOL_CIDR).contains(&a.2) {
+            if !self.cidrs.iter().any(|c| c.contains(&a.2)) {
                 return Err(format!("{}/{} ({}) lies outside the pool", a.0, a.1, a.2));
             }
             if let Some(r) = self
