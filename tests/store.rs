@@ -606,3 +606,46 @@ fn blocks_an_owner_gives_up_stay_held_for_it() {
             .unwrap();
     });
 }
+
+/// A ledger written by 0.1 (schema version 1) is migrated by the first read, its owners
+/// get rows with no claim, and a state written before claims takes its owner.
+#[test]
+fn a_version_1_ledger_is_migrated_by_the_first_read_and_keeps_its_owners() {
+    let db = cluster().new_database("store_v1");
+    let sql = ipam::store::schema_sql();
+    let v1 = &sql[..sql.find("-- migration 2").unwrap()];
+    cluster().psql(&db, &format!("{v1}\nCOMMIT;"));
+    cluster().psql(
+        &db,
+        "INSERT INTO ipam.pools (name, cidrs, reserved, settings) VALUES ('corp', '{10.0.0.0/8}', '{}', '{}');
+         INSERT INTO ipam.blocks (pool, owner, name, reservation, cidr, span, request)
+              VALUES ('corp', 'team-a', 'gke', false, '10.0.0.0/16', '10.0.0.0/16', '{}');",
+    );
+    assert_eq!(
+        cluster().psql(&db, "SELECT max(version) FROM ipam.schema_version"),
+        "1"
+    );
+    let store = Store::new(&cluster().url(&db)).unwrap();
+    rt().block_on(async {
+        let s = store.owner_state("corp", "team-a").await.unwrap();
+        assert_eq!(s.blocks.len(), 1);
+        assert_eq!(s.row, Some(ipam::store::OwnerRow::default()));
+        let claim = store
+            .apply_owner("corp", "team-a", &Claim::Unclaimed, &s.blocks, HOLD)
+            .await
+            .unwrap();
+        let err = store
+            .apply_owner("corp", "team-a", &Claim::Unclaimed, &s.blocks, HOLD)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::OwnerMoved { .. }), "{err}");
+        store
+            .apply_owner("corp", "team-a", &Claim::Held(claim), &s.blocks, HOLD)
+            .await
+            .unwrap();
+    });
+    assert_eq!(
+        cluster().psql(&db, "SELECT max(version) FROM ipam.schema_version"),
+        ipam::store::SCHEMA_VERSION.to_string()
+    );
+}

@@ -641,6 +641,26 @@ impl Store {
             .await
     }
 
+    /// Before a read: the schema must exist (a read never creates one: a mistyped
+    /// database must say so, not be set up), and an older one is migrated first, as a
+    /// write would (the role must be allowed to; a read-only role then fails clearly).
+    async fn ready_to_read(&self) -> Result<(), StoreError> {
+        if self.migrated.get().is_some() {
+            return Ok(());
+        }
+        let g = self.session(false).await?;
+        let found = migrate::version(&g.as_ref().expect("connected").client).await?;
+        drop(g);
+        match found {
+            None | Some(0) => Err(StoreError::NoSchema),
+            Some(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+                found: v,
+                known: SCHEMA_VERSION,
+            }),
+            Some(_) => self.session(true).await.map(|_| ()),
+        }
+    }
+
     /// Fails with [`StoreError::NoSchema`] when the database has no ledger, and with
     /// [`StoreError::SchemaTooNew`] when a newer provider migrated it.
     async fn check_schema(c: &Client) -> Result<(), StoreError> {
@@ -658,6 +678,7 @@ impl Store {
     /// works as a read-only role; [`StoreError::NoSchema`] when there is no ledger.
     pub async fn snapshot(&self, pool: &str) -> Result<Snapshot, StoreError> {
         self.bounded("reading the pool", async {
+            self.ready_to_read().await?;
             let tx = self
                 .tx(false, &format!("terraform-provider-ipam read {pool}"))
                 .await?;
@@ -986,6 +1007,7 @@ impl Store {
     /// [`StoreError::NoSchema`] or [`StoreError::NoPool`], never answers "nothing".
     pub async fn owner_state(&self, pool: &str, owner: &str) -> Result<OwnerState, StoreError> {
         self.bounded("reading the owner", async {
+            self.ready_to_read().await?;
             let tx = self
                 .tx(false, &app_name("read", pool, Some(owner)))
                 .await?;
