@@ -15,31 +15,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::rng::Rng;
 use common::Workdir;
 use ipnet::IpNet;
 use serde_json::Value as Json;
-
-/// splitmix64: a tiny seeded generator, so that a failing seed replays exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn range(&mut self, lo: u8, hi: u8) -> u8 {
-        lo + self.below((hi - lo + 1) as usize) as u8
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        (!items.is_empty()).then(|| &items[self.below(items.len())])
-    }
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum Entry {

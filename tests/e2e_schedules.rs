@@ -14,6 +14,7 @@ use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use common::pg::{cluster, OWNER_PASSWORD};
+use common::rng::Rng;
 use common::shared::{owner_body, rows, Shared};
 use ipnet::IpNet;
 
@@ -23,21 +24,6 @@ const NAMES: [&str; 3] = ["a", "b", "c"];
 const POOL: &str = "10.8.0.0/22";
 /// No Terraform command may take longer (the provider's bounds are far below it).
 const BOUND: Duration = Duration::from_secs(90);
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Req {

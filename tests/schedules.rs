@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::pg::{cluster, OWNER_PASSWORD};
+use common::rng::Rng;
 use ipam::provider::config::Configured;
 use ipam::provider::shared_allocations::SharedAllocationsResource;
 use ipam::store::{PoolDef, Store};
@@ -29,22 +30,6 @@ const STATES: usize = 3;
 const STEPS: usize = 24;
 const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 const POOL_CIDR: &str = "10.0.0.0/21";
-
-/// splitmix64: a seed gives the same schedule on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// One allocation's request, as a configuration writes it.
 #[derive(Debug, Clone, Copy, PartialEq)]

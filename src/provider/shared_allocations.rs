@@ -487,7 +487,12 @@ impl Resource for SharedAllocationsResource {
                     ..Default::default()
                 },
                 Ok(_) => {
-                    let (out, merged) = outcome.expect("placed");
+                    let Some((out, merged)) = outcome else {
+                        return PlanResponse {
+                            diagnostics: vec![Diagnostic::error("Provider bug: no placement", "ipam_shared_allocations placed its blocks but kept no outcome. This is a bug in the provider; please report it.")],
+                            ..Default::default()
+                        };
+                    };
                     let prior = Prior::ledger(merged.prior.clone());
                     let mut diagnostics = ledger::outcome_warnings(&prior, &out);
                     for (name, room) in &merged.had_room {

@@ -333,6 +333,19 @@ async fn read_owner(tx: &Client, pool: &str, owner: &str) -> Result<Option<Owner
     }))
 }
 
+/// The owner's allocations, by name.
+async fn read_owner_blocks(tx: &Client, pool: &str, owner: &str) -> Result<Vec<Block>, StoreError> {
+    tx.query(
+        &format!("SELECT {BLOCK_COLUMNS} FROM ipam.blocks WHERE pool = $1 AND owner = $2 AND NOT reservation ORDER BY name"),
+        &[&pool, &owner],
+    )
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|r| block_of(r).map(|(b, _)| b))
+    .collect()
+}
+
 async fn has_allocations(tx: &Client, pool: &str, owner: &str) -> Result<bool, StoreError> {
     Ok(tx
         .query_one(
@@ -427,33 +440,30 @@ pub(crate) async fn begin(c: &Client) -> Result<(), StoreError> {
 
 /// One transaction on the process's connection.
 struct Tx<'a> {
-    guard: tokio::sync::MutexGuard<'a, Option<Conn>>,
+    conn: Session<'a>,
 }
+
+/// The process's connection, held for one call.
+type Session<'a> = tokio::sync::MappedMutexGuard<'a, Conn>;
 
 impl Tx<'_> {
     fn c(&self) -> &Client {
-        // Only built with a connection in place.
-        &self
-            .guard
-            .as_ref()
-            .expect("a transaction has a connection")
-            .client
+        &self.conn.client
     }
 
-    async fn commit(mut self) -> Result<(), StoreError> {
-        self.c().batch_execute("COMMIT").await.map_err(db)?;
-        if let Some(c) = self.guard.as_mut() {
-            c.in_tx = false;
-        }
+    /// Ends the transaction with `COMMIT` or `ROLLBACK`.
+    async fn end(mut self, sql: &str) -> Result<(), StoreError> {
+        self.conn.client.batch_execute(sql).await.map_err(db)?;
+        self.conn.in_tx = false;
         Ok(())
     }
 
-    async fn rollback(mut self) -> Result<(), StoreError> {
-        self.c().batch_execute("ROLLBACK").await.map_err(db)?;
-        if let Some(c) = self.guard.as_mut() {
-            c.in_tx = false;
-        }
-        Ok(())
+    async fn commit(self) -> Result<(), StoreError> {
+        self.end("COMMIT").await
+    }
+
+    async fn rollback(self) -> Result<(), StoreError> {
+        self.end("ROLLBACK").await
     }
 }
 
@@ -514,10 +524,7 @@ impl Store {
 
     /// The process's connection, connected (again) when it is missing, closed (the
     /// server restarted), or was left inside a transaction by a cancelled call.
-    async fn session(
-        &self,
-        migrate: bool,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<Conn>>, StoreError> {
+    async fn session(&self, migrate: bool) -> Result<Session<'_>, StoreError> {
         let mut g = self.conn.lock().await;
         let usable = g
             .as_ref()
@@ -529,33 +536,33 @@ impl Store {
                 in_tx: false,
             });
         }
+        let mut conn = tokio::sync::MutexGuard::try_map(g, Option::as_mut)
+            .map_err(|_| StoreError::Connect("no connection".into()))?;
         if migrate && self.migrated.get().is_none() {
-            let c = &mut g.as_mut().expect("connected above").client;
-            if let Err(e) = migrate::migrate(c).await {
-                // It may have failed inside its transaction.
-                *g = None;
+            if let Err(e) = migrate::migrate(&mut conn.client).await {
+                // It may have failed inside its transaction: never reuse it.
+                conn.in_tx = true;
                 return Err(e);
             }
             let _ = self.migrated.set(());
         }
-        Ok(g)
+        Ok(conn)
     }
 
     /// A transaction named `what` in `application_name`. Reconnects once when the
     /// server dropped the connection since its last use.
     async fn tx(&self, migrate: bool, what: &str) -> Result<Tx<'_>, StoreError> {
-        let mut g = self.session(migrate).await?;
-        let first = begin(&g.as_ref().expect("connected").client).await;
-        if let Err(StoreError::Connect(_)) = first {
-            *g = Some(Conn {
-                client: self.info.connect().await?,
-                in_tx: false,
-            });
-            begin(&g.as_ref().expect("connected").client).await?;
-        } else {
-            first?;
+        let mut conn = self.session(migrate).await?;
+        match begin(&conn.client).await {
+            Err(StoreError::Connect(_)) => {
+                *conn = Conn {
+                    client: self.info.connect().await?,
+                    in_tx: false,
+                };
+                begin(&conn.client).await?;
+            }
+            other => other?,
         }
-        let conn = g.as_mut().expect("connected");
         conn.in_tx = true;
         let lock_ms = self.lock_timeout.as_millis().max(1);
         let statement_ms = lock_ms + conn::STATEMENT_TIMEOUT.as_millis();
@@ -566,7 +573,7 @@ impl Store {
             )
             .await
             .map_err(db)?;
-        Ok(Tx { guard: g })
+        Ok(Tx { conn })
     }
 
     /// A transaction holding the pool's lock (`pg_advisory_xact_lock`), waited for at
@@ -601,7 +608,7 @@ impl Store {
     /// Who holds a pool's lock: application name, user, client address and since when.
     async fn lock_holder(&self, pool: &str) -> Result<Option<String>, StoreError> {
         let g = self.session(false).await?;
-        let c = &g.as_ref().expect("connected").client;
+        let c = &g.client;
         let row = c
             .query_opt(
                 &format!(
@@ -649,7 +656,7 @@ impl Store {
             return Ok(());
         }
         let g = self.session(false).await?;
-        let found = migrate::version(&g.as_ref().expect("connected").client).await?;
+        let found = migrate::version(&g.client).await?;
         drop(g);
         match found {
             None | Some(0) => Err(StoreError::NoSchema),
@@ -1008,28 +1015,15 @@ impl Store {
     pub async fn owner_state(&self, pool: &str, owner: &str) -> Result<OwnerState, StoreError> {
         self.bounded("reading the owner", async {
             self.ready_to_read().await?;
-            let tx = self
-                .tx(false, &app_name("read", pool, Some(owner)))
-                .await?;
+            let tx = self.tx(false, &app_name("read", pool, Some(owner))).await?;
             Self::check_schema(tx.c()).await?;
             if read_def(tx.c(), pool).await?.is_none() {
                 tx.rollback().await?;
                 return Err(StoreError::NoPool(pool.to_string()));
             }
             let row = read_owner(tx.c(), pool, owner).await?;
-            let rows = tx
-                .c()
-                .query(
-                    &format!("SELECT {BLOCK_COLUMNS} FROM ipam.blocks WHERE pool = $1 AND owner = $2 AND NOT reservation ORDER BY name"),
-                    &[&pool, &owner],
-                )
-                .await
-                .map_err(db)?;
+            let blocks = read_owner_blocks(tx.c(), pool, owner).await?;
             tx.commit().await?;
-            let blocks = rows
-                .iter()
-                .map(|r| block_of(r).map(|(b, _)| b))
-                .collect::<Result<Vec<_>, _>>()?;
             Ok(OwnerState { row, blocks })
         })
         .await
@@ -1081,19 +1075,8 @@ impl Store {
                 .await
                 .map_err(db)?
                 .get(0);
-            let rows = tx
-                .c()
-                .query(
-                    &format!("SELECT {BLOCK_COLUMNS} FROM ipam.blocks WHERE pool = $1 AND owner = $2 AND NOT reservation ORDER BY name"),
-                    &[&pool, &owner],
-                )
-                .await
-                .map_err(db)?;
+            let blocks = read_owner_blocks(tx.c(), pool, owner).await?;
             tx.commit().await?;
-            let blocks = rows
-                .iter()
-                .map(|r| block_of(r).map(|(b, _)| b))
-                .collect::<Result<Vec<_>, _>>()?;
             Ok((claim, blocks))
         })
         .await

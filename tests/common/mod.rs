@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod rng;
 pub mod shared;
 
 use std::path::{Path, PathBuf};
