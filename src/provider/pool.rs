@@ -663,7 +663,7 @@ pub(super) fn read_pool_parts(
             *unknown = true;
             Strategy::default()
         }
-        Value::String(s) => Strategy::parse(s).unwrap_or_else(|| {
+        Value::String(s) => s.parse().unwrap_or_else(|_| {
             diags.push(
                 Diagnostic::error(
                     "Invalid strategy",

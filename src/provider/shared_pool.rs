@@ -132,21 +132,13 @@ fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
     }))
 }
 
-fn strategy_name(s: Strategy) -> &'static str {
-    match s {
-        Strategy::BestFit => "best_fit",
-        Strategy::Lowest => "lowest",
-        Strategy::Highest => "highest",
-    }
-}
-
 /// The prefix rules and strategy as the store keeps them.
 pub fn settings_json(rules: Rules, strategy: Strategy) -> serde_json::Value {
     serde_json::json!({
         "min_prefix_length": rules.min_prefix_length,
         "max_prefix_length": rules.max_prefix_length,
         "default_prefix_length": rules.default_prefix_length,
-        "strategy": strategy_name(strategy),
+        "strategy": strategy.name(),
     })
 }
 
@@ -167,7 +159,7 @@ pub fn settings_of(def: &PoolDef) -> (Rules, Strategy) {
         .settings
         .get("strategy")
         .and_then(|s| s.as_str())
-        .and_then(Strategy::parse)
+        .and_then(|s| s.parse().ok())
         .unwrap_or_default();
     (rules, strategy)
 }
@@ -233,7 +225,7 @@ fn def_values(def: &PoolDef) -> BTreeMap<String, Value> {
         "default_prefix_length".into(),
         len(rules.default_prefix_length),
     );
-    m.insert("strategy".into(), Value::str(strategy_name(strategy)));
+    m.insert("strategy".into(), Value::str(strategy.name()));
     m
 }
 
