@@ -234,9 +234,9 @@ fn pool_view(address: &str, ty: &str, v: &Json) -> Result<PoolView, ReportError>
 const POOLS: &[&str] = &["ipam_pool", "ipam_shared_pool"];
 
 /// One moment's resources: (address, mode, type, values).
-type Snapshot<'a> = Vec<(&'a str, &'a str, &'a str, &'a Json)>;
+type ResourceList<'a> = Vec<(&'a str, &'a str, &'a str, &'a Json)>;
 
-fn walk<'a>(m: &'a Module, out: &mut Snapshot<'a>) {
+fn walk<'a>(m: &'a Module, out: &mut ResourceList<'a>) {
     for r in &m.resources {
         out.push((&r.address, &r.mode, &r.ty, &r.values));
     }
@@ -248,10 +248,10 @@ fn walk<'a>(m: &'a Module, out: &mut Snapshot<'a>) {
 /// The pools of one moment, by address. Shared allocations join the shared pool of
 /// their `pool` name when this state has it, or form a view of their own whose space is
 /// the blocks themselves.
-fn pools_of(snap: &Snapshot) -> Result<BTreeMap<String, (String, PoolView)>, ReportError> {
+fn pools_of(resources: &ResourceList) -> Result<BTreeMap<String, (String, PoolView)>, ReportError> {
     let mut pools = BTreeMap::new();
     let mut shared_by_name: BTreeMap<String, String> = BTreeMap::new();
-    for (address, mode, ty, v) in snap {
+    for (address, mode, ty, v) in resources {
         if POOLS.contains(ty) && !v.is_null() {
             let mut view = pool_view(address, ty, v)?;
             let kind = if *mode == "data" {
@@ -271,7 +271,7 @@ fn pools_of(snap: &Snapshot) -> Result<BTreeMap<String, (String, PoolView)>, Rep
             pools.insert(address.to_string(), (kind, view));
         }
     }
-    for (address, _, ty, v) in snap {
+    for (address, _, ty, v) in resources {
         if *ty != "ipam_shared_allocations" || v.is_null() {
             continue;
         }
@@ -303,14 +303,14 @@ pub fn read(json: &str) -> Result<Vec<PoolReport>, ReportError> {
         .map_err(|e| ReportError::Input(format!("not the JSON of `terraform show -json`: {e}")))?;
     let mut reports: BTreeMap<String, PoolReport> = BTreeMap::new();
     if let Some(changes) = &show.resource_changes {
-        let mut before: Snapshot = Vec::new();
-        let mut after: Snapshot = Vec::new();
+        let mut before: ResourceList = Vec::new();
+        let mut after: ResourceList = Vec::new();
         for rc in changes {
             before.push((&rc.address, &rc.mode, &rc.ty, &rc.change.before));
             after.push((&rc.address, &rc.mode, &rc.ty, &rc.change.after));
         }
         // Data sources read at plan time are in the prior state only.
-        let mut prior: Snapshot = Vec::new();
+        let mut prior: ResourceList = Vec::new();
         if let Some(v) = show.prior_state.as_ref().and_then(|s| s.values.as_ref()) {
             walk(&v.root_module, &mut prior);
         }
@@ -349,7 +349,7 @@ pub fn read(json: &str) -> Result<Vec<PoolReport>, ReportError> {
             }
         }
     } else if let Some(v) = &show.values {
-        let mut snap: Snapshot = Vec::new();
+        let mut snap: ResourceList = Vec::new();
         walk(&v.root_module, &mut snap);
         for (address, (kind, view)) in pools_of(&snap)? {
             reports.insert(

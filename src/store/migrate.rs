@@ -4,7 +4,8 @@
 
 use tokio_postgres::Client;
 
-use super::{db, StoreError};
+use super::error::db;
+use super::StoreError;
 
 /// The schema version this provider writes and reads.
 pub const SCHEMA_VERSION: i32 = 2;
