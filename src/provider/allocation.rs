@@ -150,31 +150,8 @@ impl Resource for AllocationResource {
     }
 
     fn plan(&self, req: PlanRequest, _: &Context) -> PlanResponse {
-        self.plan_pure(req)
-    }
-
-    fn apply(&self, req: ApplyRequest, _: &Context) -> ApplyResponse {
-        let (state, diagnostics) = self.apply_pure(req);
-        ApplyResponse::new(state, diagnostics)
-    }
-
-    fn import(&self, id: &str, _: &Context) -> Result<Value, Vec<Diagnostic>> {
-        self.import_pure(id)
-    }
-}
-
-impl AllocationResource {
-    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
-        // A handle holds no external object: the state is the truth.
-        (state, vec![])
-    }
-
-    fn plan_pure(&self, req: PlanRequest) -> PlanResponse {
         if req.proposed.is_null() {
-            return PlanResponse {
-                planned: Value::Null,
-                ..Default::default()
-            };
+            return PlanResponse::planned(Value::Null);
         }
         let config = &req.config;
         let entry = config.get("entry");
@@ -200,8 +177,7 @@ impl AllocationResource {
             }
             if let (Value::String(held), Value::String(given)) = (prior.get(k), entry.get(k)) {
                 if held != given {
-                    return PlanResponse {
-                        diagnostics: vec![Diagnostic::error(
+                    return PlanResponse::errors(vec![Diagnostic::error(
                             "Entry is another allocation",
                             format!(
                                 "This handle holds allocation {:?} of pool {:?}, but entry is {what} {given:?}. Point entry at ipam_pool.<pool>.allocations[{:?}], or remove the handle from state and import the right one.",
@@ -210,22 +186,17 @@ impl AllocationResource {
                                 prior.get("name").as_str().unwrap_or(""),
                             ),
                         )
-                        .at(AttrPath::attr("entry"))],
-                        ..Default::default()
-                    };
+                        .at(AttrPath::attr("entry"))]);
                 }
             }
         }
 
         if entry.get("cidr").is_null() && !entry.is_unknown() {
-            return PlanResponse {
-                diagnostics: vec![Diagnostic::error(
+            return PlanResponse::errors(vec![Diagnostic::error(
                     "Entry has no CIDR",
                     "entry must be an allocation of an ipam_pool, such as ipam_pool.<pool>.allocations[\"<name>\"]; this one has no cidr.",
                 )
-                .at(AttrPath::attr("entry").then("cidr"))],
-                ..Default::default()
-            };
+                .at(AttrPath::attr("entry").then("cidr"))]);
         }
         let mut facts = common::unknown_facts();
         let mut usable: BTreeMap<String, Value> = USABLE
@@ -236,12 +207,9 @@ impl AllocationResource {
             let net = match crate::alloc::parse_cidr(c) {
                 Ok(n) => n,
                 Err(e) => {
-                    return PlanResponse {
-                        diagnostics: vec![
-                            common::alloc_diag(&e).at(AttrPath::attr("entry").then("cidr"))
-                        ],
-                        ..Default::default()
-                    }
+                    return PlanResponse::errors(vec![
+                        common::alloc_diag(&e).at(AttrPath::attr("entry").then("cidr"))
+                    ])
                 }
             };
             if let Value::String(held) = prior.get("cidr") {
@@ -252,17 +220,14 @@ impl AllocationResource {
                     .is_ok_and(|h| h.network() == net.network() && net.contains(&h));
                 if held != c && !grown_in_place && config.get("allow_move").as_bool() != Some(true)
                 {
-                    return PlanResponse {
-                        diagnostics: vec![Diagnostic::error(
+                    return PlanResponse::errors(vec![Diagnostic::error(
                             "Allocation moved",
                             format!(
                                 "Allocation {:?} moved from {held} (held by this handle) to {c}. Re-addressing a subnet is rarely intended: check the pool's change, or set allow_move = true to accept the new block.",
                                 name.as_str().unwrap_or("")
                             ),
                         )
-                        .at(AttrPath::attr("entry"))],
-                        ..Default::default()
-                    };
+                        .at(AttrPath::attr("entry"))]);
                 }
             }
             facts = facts_values(&net);
@@ -283,15 +248,12 @@ impl AllocationResource {
         obj.insert("id".into(), id);
         obj.insert("pool_id".into(), pool_id);
         obj.insert("name".into(), name);
-        PlanResponse {
-            planned: Value::Object(obj),
-            ..Default::default()
-        }
+        PlanResponse::planned(Value::Object(obj))
     }
 
-    fn apply_pure(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
+    fn apply(&self, req: ApplyRequest, _: &Context) -> ApplyResponse {
         if !req.planned.is_wholly_known() {
-            return (
+            return ApplyResponse::new(
                 req.prior,
                 vec![Diagnostic::error(
                     "Entry not known at apply",
@@ -300,10 +262,10 @@ impl AllocationResource {
                 .at(AttrPath::attr("entry"))],
             );
         }
-        (req.planned, vec![])
+        ApplyResponse::new(req.planned, vec![])
     }
 
-    fn import_pure(&self, id: &str) -> Result<Value, Vec<Diagnostic>> {
+    fn import(&self, id: &str, _: &Context) -> Result<Value, Vec<Diagnostic>> {
         let (pool_id, name) = id.split_once('/').filter(|(p, n)| !p.is_empty() && !n.is_empty()).ok_or_else(|| {
             vec![Diagnostic::error(
                 "Invalid import ID",
@@ -320,6 +282,13 @@ impl AllocationResource {
         obj.insert("pool_id".into(), Value::str(pool_id));
         obj.insert("name".into(), Value::str(name));
         Ok(Value::Object(obj))
+    }
+}
+
+impl AllocationResource {
+    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
+        // A handle holds no external object: the state is the truth.
+        (state, vec![])
     }
 }
 

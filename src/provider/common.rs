@@ -1,6 +1,6 @@
-//! What both resources share: the facts of one allocation entry (attributes and
-//! values), reading numbers and CIDRs out of values, and allocator errors as
-//! diagnostics with attribute paths.
+//! What every resource and the functions share: the facts of one allocation entry
+//! (attributes and values), reading numbers and CIDRs out of values, and allocator
+//! errors as diagnostics with attribute paths.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,13 @@ use ipnet::IpNet;
 use crate::alloc::{AllocError, Facts};
 use crate::tfplugin::schema::{Attribute, Mode};
 use crate::tfplugin::{AttrPath, Diagnostic, Type, Value};
+
+/// A plan handed to apply with values still unknown: Terraform never does this, so
+/// only a bug can ([`Diagnostic::provider_bug`]'s summary and what went wrong).
+pub const UNKNOWN_AT_APPLY: (&str, &str) = (
+    "unknown values at apply",
+    "was asked to apply a plan with values still unknown",
+);
 
 /// Computed facts every placed entry carries, also on `ipam_allocation`.
 pub const FACTS: &[(&str, &str)] = &[

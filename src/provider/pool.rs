@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 
+use super::common::UNKNOWN_AT_APPLY;
 use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
 use super::hold;
 use super::ledger::{self, growable, ledger_of};
@@ -197,45 +198,8 @@ impl Resource for PoolResource {
     }
 
     fn plan(&self, req: PlanRequest, _: &Context) -> PlanResponse {
-        self.plan_pure(req)
-    }
-
-    fn apply(&self, req: ApplyRequest, _: &Context) -> ApplyResponse {
-        let (state, diagnostics) = self.apply_pure(req);
-        ApplyResponse::new(state, diagnostics)
-    }
-
-    fn import(&self, id: &str, _: &Context) -> Result<Value, Vec<Diagnostic>> {
-        self.import_pure(id)
-    }
-}
-
-impl PoolResource {
-    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
-        if state.is_null() {
-            return (state, vec![]);
-        }
-        let mut warnings = Vec::new();
-        if let Some(pool) = pool_of_state(&state) {
-            let (ledger, unreadable) = ledger_of(&state);
-            for name in unreadable {
-                warnings.push(drift_warning(&name, "has no readable CIDR block"));
-            }
-            for (name, problem) in pool.check_ledger(&ledger) {
-                let held = ledger.get(&name).map(|n| n.to_string()).unwrap_or_default();
-                warnings.push(drift_warning(&name, &format!("{problem} ({held})")));
-            }
-        }
-        // Holds expire here, in the refresh, never in a plan.
-        (expire_holds(state, SystemTime::now()), warnings)
-    }
-
-    fn plan_pure(&self, req: PlanRequest) -> PlanResponse {
         if req.proposed.is_null() {
-            return PlanResponse {
-                planned: Value::Null,
-                ..Default::default()
-            };
+            return PlanResponse::planned(Value::Null);
         }
         let id = match req.prior.get("id") {
             Value::String(s) => Value::str(s.clone()),
@@ -243,12 +207,7 @@ impl PoolResource {
         };
         let args = match read_args(&req.config) {
             Ok(a) => a,
-            Err(diagnostics) => {
-                return PlanResponse {
-                    diagnostics,
-                    ..Default::default()
-                }
-            }
+            Err(diagnostics) => return PlanResponse::errors(diagnostics),
         };
         let (pool, requests, hold) = match args {
             Some(Args {
@@ -256,35 +215,23 @@ impl PoolResource {
                 requests: Some(r),
                 hold,
             }) => (pool, r, hold),
-            _ => {
-                return PlanResponse {
-                    planned: unknown_plan(&req.config, &id),
-                    ..Default::default()
-                }
-            }
+            _ => return PlanResponse::planned(unknown_plan(&req.config, &id)),
         };
         let prior = prior_of(&req.prior, &requests, hold.is_some());
         match pool.allocate(&prior, &requests) {
-            Err(e) => PlanResponse {
-                diagnostics: vec![alloc_diag(&e)],
-                ..Default::default()
-            },
+            Err(e) => PlanResponse::errors(vec![alloc_diag(&e)]),
             Ok(outcome) => {
                 let diagnostics = ledger::outcome_warnings(&prior, &outcome);
                 let released = released_value(&outcome.held, &req.prior);
                 let planned = known_plan(&req.config, &id, &outcome, released);
-                PlanResponse {
-                    planned,
-                    diagnostics,
-                    ..Default::default()
-                }
+                PlanResponse::planned(planned).with_diagnostics(diagnostics)
             }
         }
     }
 
-    fn apply_pure(&self, req: ApplyRequest) -> (Value, Vec<Diagnostic>) {
+    fn apply(&self, req: ApplyRequest, _: &Context) -> ApplyResponse {
         let Value::Object(mut state) = req.planned else {
-            return (Value::Null, vec![]);
+            return ApplyResponse::new(Value::Null, vec![]);
         };
         if !matches!(state.get("id"), Some(Value::String(_))) {
             let id = Value::str(common::new_pool_id());
@@ -315,18 +262,19 @@ impl PoolResource {
         }
         let state = Value::Object(state);
         if !state.is_wholly_known() {
-            return (
+            return ApplyResponse::new(
                 req.prior,
-                vec![Diagnostic::error(
-                    "Provider bug: unknown values at apply",
-                    "ipam_pool was asked to apply a plan with values still unknown. This is a bug in the provider; please report it.",
+                vec![Diagnostic::provider_bug(
+                    "ipam_pool",
+                    UNKNOWN_AT_APPLY.0,
+                    UNKNOWN_AT_APPLY.1,
                 )],
             );
         }
-        (state, vec![])
+        ApplyResponse::new(state, vec![])
     }
 
-    fn import_pure(&self, id: &str) -> Result<Value, Vec<Diagnostic>> {
+    fn import(&self, id: &str, _: &Context) -> Result<Value, Vec<Diagnostic>> {
         let bad = |detail: String| {
             vec![Diagnostic::error(
                 "Invalid import ID",
@@ -416,6 +364,27 @@ impl PoolResource {
             &outcome,
             Value::Map(BTreeMap::new()),
         ))
+    }
+}
+
+impl PoolResource {
+    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
+        if state.is_null() {
+            return (state, vec![]);
+        }
+        let mut warnings = Vec::new();
+        if let Some(pool) = pool_of_state(&state) {
+            let (ledger, unreadable) = ledger_of(&state);
+            for name in unreadable {
+                warnings.push(drift_warning(&name, "has no readable CIDR block"));
+            }
+            for (name, problem) in pool.check_ledger(&ledger) {
+                let held = ledger.get(&name).map(|n| n.to_string()).unwrap_or_default();
+                warnings.push(drift_warning(&name, &format!("{problem} ({held})")));
+            }
+        }
+        // Holds expire here, in the refresh, never in a plan.
+        (expire_holds(state, SystemTime::now()), warnings)
     }
 }
 
@@ -878,12 +847,15 @@ mod tests {
     /// Plans and applies `body` on top of `prior`; returns the new state.
     fn apply(prior: &Value, body: &str) -> Value {
         let config = config(body);
-        let plan = PoolResource.plan_pure(PlanRequest {
-            prior: prior.clone(),
-            proposed: config.clone(),
-            config: config.clone(),
-            prior_private: vec![],
-        });
+        let plan = PoolResource.plan(
+            PlanRequest {
+                prior: prior.clone(),
+                proposed: config.clone(),
+                config: config.clone(),
+                prior_private: vec![],
+            },
+            &Context::unconfigured(),
+        );
         assert!(
             plan.diagnostics
                 .iter()
@@ -891,14 +863,17 @@ mod tests {
             "{:?}",
             plan.diagnostics
         );
-        let (state, diags) = PoolResource.apply_pure(ApplyRequest {
-            prior: prior.clone(),
-            planned: plan.planned,
-            config,
-            planned_private: vec![],
-        });
-        assert!(diags.is_empty(), "{diags:?}");
-        state
+        let applied = PoolResource.apply(
+            ApplyRequest {
+                prior: prior.clone(),
+                planned: plan.planned,
+                config,
+                planned_private: vec![],
+            },
+            &Context::unconfigured(),
+        );
+        assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+        applied.state
     }
 
     /// Every computed value of a pool survives Terraform's state round trip: encoded as
@@ -923,12 +898,15 @@ mod tests {
             assert_eq!(to_msgpack(&back, &ty), bytes, "{body}");
             // And a plan on that state, with the same configuration, is the same value.
             let cfg = config(body);
-            let again = PoolResource.plan_pure(PlanRequest {
-                prior: back.clone(),
-                proposed: cfg.clone(),
-                config: cfg,
-                prior_private: vec![],
-            });
+            let again = PoolResource.plan(
+                PlanRequest {
+                    prior: back.clone(),
+                    proposed: cfg.clone(),
+                    config: cfg,
+                    prior_private: vec![],
+                },
+                &Context::unconfigured(),
+            );
             assert_eq!(
                 again.planned, back,
                 "{body}: the plan after the round trip differs"
@@ -960,12 +938,15 @@ mod tests {
         .unwrap();
         assert_eq!(back, state);
         let cfg = config(without_b);
-        let again = PoolResource.plan_pure(PlanRequest {
-            prior: back.clone(),
-            proposed: cfg.clone(),
-            config: cfg,
-            prior_private: vec![],
-        });
+        let again = PoolResource.plan(
+            PlanRequest {
+                prior: back.clone(),
+                proposed: cfg.clone(),
+                config: cfg,
+                prior_private: vec![],
+            },
+            &Context::unconfigured(),
+        );
         assert_eq!(again.planned, back);
     }
 }

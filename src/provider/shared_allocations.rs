@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
+use super::common::UNKNOWN_AT_APPLY;
 use super::common::{alloc_diag, entry_attributes, facts_values, unknown_facts};
 use super::config::{run, store_diag, store_of};
 use super::ledger::{self, ledger_of};
@@ -355,10 +356,7 @@ impl Resource for SharedAllocationsResource {
         let mut diagnostics = check_names(&req.config);
         let (requests, _) = ledger::read_requests(&req.config, &mut diagnostics);
         if !diagnostics.is_empty() {
-            return PlanResponse {
-                diagnostics,
-                ..Default::default()
-            };
+            return PlanResponse::errors(diagnostics);
         }
         let mut requires_replace = Vec::new();
         if !req.prior.is_null() {
@@ -372,29 +370,23 @@ impl Resource for SharedAllocationsResource {
         let (Some((pool, owner)), Some(requests)) = (names(&req.config), requests) else {
             // The pool is created in this same run, or a request is not yet known: the
             // CIDRs are placed in the apply walk.
-            return PlanResponse {
-                planned: Self::planned(&req.config, &Value::Unknown, Value::Unknown, None),
-                requires_replace,
-                ..Default::default()
-            };
+            return PlanResponse::planned(Self::planned(
+                &req.config,
+                &Value::Unknown,
+                Value::Unknown,
+                None,
+            ))
+            .replacing(requires_replace);
         };
         let id = Value::str(id_of(&pool, &owner));
         if replacing {
             // Terraform plans the new object again, from scratch, after this.
-            return PlanResponse {
-                planned: Self::planned(&req.config, &id, Value::Unknown, None),
-                requires_replace,
-                ..Default::default()
-            };
+            return PlanResponse::planned(Self::planned(&req.config, &id, Value::Unknown, None))
+                .replacing(requires_replace);
         }
         let (store, ttl) = match store_of(ctx, "ipam_shared_allocations") {
             Ok(s) => s,
-            Err(d) => {
-                return PlanResponse {
-                    diagnostics: vec![d],
-                    ..Default::default()
-                }
-            }
+            Err(d) => return PlanResponse::errors(vec![d]),
         };
         let claim = claim_of(&req.prior);
         let held = Held {
@@ -477,21 +469,16 @@ impl Resource for SharedAllocationsResource {
             ),
         );
         match placed {
-            Err(d) => PlanResponse {
-                diagnostics: vec![d],
-                ..Default::default()
-            },
+            Err(d) => PlanResponse::errors(vec![d]),
             Ok(p) => match p.placed {
-                Err(diagnostics) => PlanResponse {
-                    diagnostics,
-                    ..Default::default()
-                },
+                Err(diagnostics) => PlanResponse::errors(diagnostics),
                 Ok(_) => {
                     let Some((out, merged)) = outcome else {
-                        return PlanResponse {
-                            diagnostics: vec![Diagnostic::error("Provider bug: no placement", "ipam_shared_allocations placed its blocks but kept no outcome. This is a bug in the provider; please report it.")],
-                            ..Default::default()
-                        };
+                        return PlanResponse::errors(vec![Diagnostic::provider_bug(
+                            "ipam_shared_allocations",
+                            "no placement",
+                            "placed its blocks but kept no outcome",
+                        )]);
                     };
                     let prior = Prior::ledger(merged.prior.clone());
                     let mut diagnostics = ledger::outcome_warnings(&prior, &out);
@@ -509,11 +496,8 @@ impl Resource for SharedAllocationsResource {
                         (_, Some(c)) => Value::str(c),
                         _ => Value::Unknown,
                     };
-                    PlanResponse {
-                        planned: Self::planned(&req.config, &id, claim, Some(&out)),
-                        diagnostics,
-                        ..Default::default()
-                    }
+                    PlanResponse::planned(Self::planned(&req.config, &id, claim, Some(&out)))
+                        .with_diagnostics(diagnostics)
                 }
             },
         }
@@ -535,7 +519,14 @@ impl Resource for SharedAllocationsResource {
             };
         }
         if !req.planned.get("allocations").is_wholly_known() || req.planned.get("id").is_unknown() {
-            return ApplyResponse::new(req.prior, vec![Diagnostic::error("Provider bug: unknown values at apply", "ipam_shared_allocations was asked to apply a plan with values still unknown. This is a bug in the provider; please report it.")]);
+            return ApplyResponse::new(
+                req.prior,
+                vec![Diagnostic::provider_bug(
+                    "ipam_shared_allocations",
+                    UNKNOWN_AT_APPLY.0,
+                    UNKNOWN_AT_APPLY.1,
+                )],
+            );
         }
         let Some((pool, owner)) = names(&req.planned) else {
             return ApplyResponse::new(req.prior, vec![]);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use super::common::alloc_diag;
+use super::common::UNKNOWN_AT_APPLY;
 use super::config::{run, store_of};
 use super::pool::{read_pool_parts, with_figures, PoolParts, COMPUTED, FIGURES};
 use crate::alloc::{self, Family, Pool, Prior, Request, Rules, Strategy, Utilization};
@@ -332,12 +333,7 @@ impl Resource for SharedPoolResource {
         }
         let def = match def_of(&req.config) {
             Ok(d) => d,
-            Err(diagnostics) => {
-                return PlanResponse {
-                    diagnostics,
-                    ..Default::default()
-                }
-            }
+            Err(diagnostics) => return PlanResponse::errors(diagnostics),
         };
         let replace = !req.prior.is_null() && req.prior.get("name") != req.config.get("name");
         let mut obj = BTreeMap::new();
@@ -352,10 +348,7 @@ impl Resource for SharedPoolResource {
                 .all(|k| req.prior.get(k) == req.config.get(k));
         if unchanged {
             // The figures are as the refresh read them.
-            return PlanResponse {
-                planned: req.prior,
-                ..Default::default()
-            };
+            return PlanResponse::planned(req.prior);
         }
         obj.insert(
             "id".into(),
@@ -437,16 +430,13 @@ impl Resource for SharedPoolResource {
                 }
             }
         }
-        PlanResponse {
-            planned,
-            requires_replace: if replace {
+        PlanResponse::planned(planned)
+            .with_diagnostics(diagnostics)
+            .replacing(if replace {
                 vec![AttrPath::attr("name")]
             } else {
                 vec![]
-            },
-            diagnostics,
-            ..Default::default()
-        }
+            })
     }
 
     fn apply(&self, req: ApplyRequest, ctx: &Context) -> ApplyResponse {
@@ -472,7 +462,16 @@ impl Resource for SharedPoolResource {
         }
         let def = match def_of(&req.config) {
             Ok(Some(d)) => d,
-            Ok(None) => return ApplyResponse::new(req.prior, vec![Diagnostic::error("Provider bug: unknown values at apply", "ipam_shared_pool was asked to apply a configuration with unknown values. This is a bug in the provider; please report it.")]),
+            Ok(None) => {
+                return ApplyResponse::new(
+                    req.prior,
+                    vec![Diagnostic::provider_bug(
+                        "ipam_shared_pool",
+                        UNKNOWN_AT_APPLY.0,
+                        UNKNOWN_AT_APPLY.1,
+                    )],
+                )
+            }
             Err(d) => return ApplyResponse::new(req.prior, d),
         };
         let create = req.prior.is_null();

@@ -94,6 +94,14 @@ impl Diagnostic {
             path: None,
         }
     }
+    /// An error that only a bug in the provider can cause: `what` went wrong in
+    /// `resource` (for example "was asked to apply a plan with values still unknown").
+    pub fn provider_bug(resource: &str, summary: &str, what: &str) -> Diagnostic {
+        Diagnostic::error(
+            format!("Provider bug: {summary}"),
+            format!("{resource} {what}. This is a bug in the provider; please report it."),
+        )
+    }
     pub fn at(mut self, path: AttrPath) -> Diagnostic {
         self.path = Some(path);
         self

@@ -140,6 +140,36 @@ pub struct PlanResponse {
     pub planned_private: Option<Vec<u8>>,
 }
 
+impl PlanResponse {
+    /// A plan of `planned` (null plans a destroy), keeping the prior private state.
+    pub fn planned(planned: Value) -> PlanResponse {
+        PlanResponse {
+            planned,
+            ..Default::default()
+        }
+    }
+
+    /// A refused plan: `diagnostics` say why.
+    pub fn errors(diagnostics: Vec<Diagnostic>) -> PlanResponse {
+        PlanResponse {
+            diagnostics,
+            ..Default::default()
+        }
+    }
+
+    /// Adds diagnostics (warnings, usually) to a plan.
+    pub fn with_diagnostics(mut self, diagnostics: Vec<Diagnostic>) -> PlanResponse {
+        self.diagnostics.extend(diagnostics);
+        self
+    }
+
+    /// Marks the attributes whose change replaces the resource.
+    pub fn replacing(mut self, paths: Vec<AttrPath>) -> PlanResponse {
+        self.requires_replace = paths;
+        self
+    }
+}
+
 /// `ApplyResourceChange`, decoded. `planned` is null on destroy.
 #[derive(Debug, Clone)]
 pub struct ApplyRequest {
