@@ -5,13 +5,16 @@ pub mod allocation;
 pub mod common;
 pub mod config;
 pub mod docs;
+pub mod figures;
 pub mod functions;
 pub mod hold;
 pub mod ledger;
 pub mod placement;
 pub mod pool;
+pub mod pool_args;
 pub mod shared_allocations;
 pub mod shared_pool;
+pub mod shared_pool_data;
 
 use std::sync::Arc;
 
@@ -30,7 +33,7 @@ pub fn resources() -> Vec<Arc<dyn Resource>> {
 
 /// Every data source this provider serves.
 pub fn data_sources() -> Vec<Arc<dyn DataSource>> {
-    vec![Arc::new(shared_pool::SharedPoolData)]
+    vec![Arc::new(shared_pool_data::SharedPoolData)]
 }
 
 /// The provider's gRPC service with every resource registered.

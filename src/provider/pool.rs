@@ -9,13 +9,12 @@ use ipnet::IpNet;
 
 use super::common::UNKNOWN_AT_APPLY;
 use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
+use super::figures;
 use super::hold;
 use super::ledger::{self, growable, ledger_of};
-use crate::alloc::{
-    self, AllocError, Family, Outcome, Pool, Prior, Request, Rules, Strategy, Utilization,
-};
+use super::pool_args::{argument_attributes, PoolArgs, ARGUMENTS};
+use crate::alloc::{self, AllocError, Family, Outcome, Pool, Prior, Request};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
-use crate::tfplugin::value::Number;
 use crate::tfplugin::{
     ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
     ReadRequest, ReadResponse, Resource, Type, Value,
@@ -27,39 +26,10 @@ pub struct PoolResource;
 /// 2 the ledger lifecycle (`grow_to`, `release_hold`, `capacity`, decimal `utilization`).
 pub const SCHEMA_VERSION: i64 = 2;
 
-pub(super) const FIGURES: &[(&str, &str)] = &[
-    ("total_addresses", "Addresses in `cidrs` minus those in `reserved`: the allocatable space, as a string."),
-    ("allocated_addresses", "Addresses held by allocations, as a string."),
-    (
-        "held_addresses",
-        "Addresses neither allocated nor free: growth room (`grow_to`) and released blocks on hold, as a string.",
-    ),
-    ("free_addresses", "Allocatable addresses neither allocated nor held, as a string."),
-];
-
-/// The pool-level arguments, as a configuration, a state or an import ID holds them.
-const ARGUMENTS: &[&str] = &[
-    "cidrs",
-    "reserved",
-    "min_prefix_length",
-    "max_prefix_length",
-    "default_prefix_length",
-    "strategy",
-    "release_hold",
-];
-
-/// Computed attributes of the pool besides `id` and the allocations' facts.
-pub(super) const COMPUTED: &[&str] = &[
-    "total_addresses",
-    "allocated_addresses",
-    "held_addresses",
-    "free_addresses",
-    "utilization",
-    "largest_free_prefix_length",
-    "free_cidrs",
-    "capacity",
-    "released",
-];
+/// The arguments besides the allocations: those of every pool, and `release_hold`.
+fn arguments() -> impl Iterator<Item = &'static str> {
+    ARGUMENTS.iter().copied().chain(["release_hold"])
+}
 
 /// A pool's arguments as read from a configuration.
 struct Args {
@@ -76,31 +46,15 @@ impl Resource for PoolResource {
     }
 
     fn schema(&self) -> Schema {
-        let num = |n: &str, d: &str| Attribute::new(n, Type::Number, Mode::Optional, d);
         let computed_str = |n: &str, d: &str| Attribute::new(n, Type::String, Mode::Computed, d);
-        let mut attributes = vec![
-            Attribute::new("id", Type::String, Mode::Computed, "Unique ID of the pool, generated once at create (or import) and kept."),
-            Attribute::new(
-                "cidrs",
-                Type::list(Type::String),
-                Mode::Required,
-                "The pool's address space: one or more CIDR blocks of one IP family (`0.0.0.0/0` and `::/0` included). Adding blocks updates in place and moves nothing.",
-            ),
-            Attribute::new(
-                "reserved",
-                Type::set(Type::String),
-                Mode::Optional,
-                "Ranges inside the pool never handed out (gateways, on-premises, legacy): CIDR blocks or single addresses.",
-            ),
-            num("min_prefix_length", "Shortest prefix length (largest block) an allocation may ask for."),
-            num("max_prefix_length", "Longest prefix length (smallest block) an allocation may ask for."),
-            num("default_prefix_length", "Prefix length of an allocation that gives neither `prefix_length` nor `cidr`."),
-            Attribute::new(
-                "strategy",
-                Type::String,
-                Mode::Optional,
-                "Where new blocks go: `best_fit` (default; the tightest free block, lowest address first), `lowest` or `highest`.",
-            ),
+        let mut attributes = vec![Attribute::new(
+            "id",
+            Type::String,
+            Mode::Computed,
+            "Unique ID of the pool, generated once at create (or import) and kept.",
+        )];
+        attributes.extend(argument_attributes(false));
+        attributes.extend([
             Attribute::new(
                 "release_hold",
                 Type::String,
@@ -113,47 +67,21 @@ impl Resource for PoolResource {
                 Mode::Optional,
                 "The allocations, keyed by a stable name. Each asks for a `prefix_length` or pins a `cidr`; the rest is computed at plan.",
             ),
-        ];
-        attributes.extend(FIGURES.iter().map(|(n, d)| computed_str(n, d)));
-        attributes.extend([
-            Attribute::new(
-                "utilization",
-                Type::Number,
-                Mode::Computed,
-                "Allocated share of the allocatable space, from 0 to 1, rounded to 6 decimal places.",
-            ),
-            Attribute::new(
-                "largest_free_prefix_length",
-                Type::Number,
-                Mode::Computed,
-                "Prefix length of the largest free block; null when the pool is full.",
-            ),
-            Attribute::new(
-                "free_cidrs",
-                Type::list(Type::String),
-                Mode::Computed,
-                "The free space as the fewest aligned CIDR blocks, lowest address first.",
-            ),
-            Attribute::new(
-                "capacity",
-                Type::map(Type::String),
-                Mode::Computed,
-                "How many more blocks of each prefix length fit in the free space, keyed by prefix length, from the largest free block's to 8 longer, as strings (`capacity[\"24\"] = \"37\"`). Empty when the pool is full.",
-            ),
-            Attribute::nested_map(
-                "released",
-                vec![
-                    computed_str("cidr", "The block on hold."),
-                    computed_str("released_at", "When the allocation was removed (RFC 3339, UTC); set at apply."),
-                    computed_str(
-                        "hold_until",
-                        "When the hold ends (RFC 3339, UTC); the first refresh after it frees the block.",
-                    ),
-                ],
-                Mode::Computed,
-                "Removed allocations whose blocks are on hold (`release_hold`), keyed by their name.",
-            ),
         ]);
+        attributes.extend(figures::attributes(None));
+        attributes.push(Attribute::nested_map(
+            "released",
+            vec![
+                computed_str("cidr", "The block on hold."),
+                computed_str("released_at", "When the allocation was removed (RFC 3339, UTC); set at apply."),
+                computed_str(
+                    "hold_until",
+                    "When the hold ends (RFC 3339, UTC); the first refresh after it frees the block.",
+                ),
+            ],
+            Mode::Computed,
+            "Removed allocations whose blocks are on hold (`release_hold`), keyed by their name.",
+        ));
         Schema {
             version: SCHEMA_VERSION,
             description: "A pool of IP address space and the ledger of the allocations carved from it, placed at plan time by a deterministic allocator.".into(),
@@ -284,82 +212,58 @@ impl Resource for PoolResource {
             )]
         };
         let trimmed = id.trim();
-        let mut obj: BTreeMap<String, Value> = BTreeMap::new();
-        // name -> (cidr, description)
-        let mut allocations: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-        if trimmed.starts_with('{') {
-            let j: serde_json::Value = serde_json::from_str(trimmed)
-                .map_err(|e| bad(format!("The ID is not valid JSON: {e}")))?;
-            let ty = self.schema().value_type();
-            for &key in ARGUMENTS {
-                if let (Some(v), Type::Object(attrs)) = (j.get(key), &ty) {
-                    let v = crate::tfplugin::value::convert_json(v, &attrs[key], key)
-                        .map_err(|e| bad(e.to_string()))?;
-                    obj.insert(key.into(), v);
-                }
-            }
-            if let Some(a) = j.get("allocations") {
-                let m = a
-                    .as_object()
-                    .ok_or_else(|| bad("\"allocations\" must map names to CIDRs".into()))?;
-                for (k, v) in m {
-                    let entry = match v {
-                        serde_json::Value::String(c) => Some((c.clone(), None)),
-                        serde_json::Value::Object(o) => {
-                            o.get("cidr").and_then(|c| c.as_str()).map(|c| {
-                                (
-                                    c.to_string(),
-                                    o.get("description")
-                                        .and_then(|d| d.as_str())
-                                        .map(str::to_string),
-                                )
-                            })
-                        }
-                        _ => None,
-                    };
-                    let entry = entry.ok_or_else(|| bad(format!("allocation {k:?} must be a CIDR string or {{\"cidr\": ..., \"description\": ...}}")))?;
-                    allocations.insert(k.clone(), entry);
-                }
-            }
+        let imported: ImportId = if trimmed.starts_with('{') {
+            serde_json::from_str(trimmed).map_err(|e| bad(format!("The ID is not a pool: {e}")))?
         } else {
-            let cidrs = trimmed.split(',').map(|c| Value::str(c.trim())).collect();
-            obj.insert("cidrs".into(), Value::List(cidrs));
+            let cidrs = trimmed.split(',').map(|c| c.trim().into()).collect();
+            ImportId {
+                arguments: [("cidrs".to_string(), serde_json::Value::Array(cidrs))].into(),
+                allocations: BTreeMap::new(),
+            }
+        };
+        let Type::Object(types) = self.schema().value_type() else {
+            return Err(bad("The pool's schema is not an object".into()));
+        };
+        let mut obj: BTreeMap<String, Value> = BTreeMap::new();
+        for key in arguments() {
+            if let (Some(v), Some(ty)) = (imported.arguments.get(key), types.get(key)) {
+                let v = crate::tfplugin::value::convert_json(v, ty, key)
+                    .map_err(|e| bad(e.to_string()))?;
+                obj.insert(key.into(), v);
+            }
         }
-        let mut config = Value::Object(obj.clone());
+        let config = Value::Object(obj.clone());
         let args =
             read_args(&config)?.ok_or_else(|| bad("The pool in the ID is incomplete".into()))?;
         let mut requests = BTreeMap::new();
-        for (name, (cidr, _)) in &allocations {
-            let net = alloc::parse_cidr(cidr).map_err(|e| vec![alloc_diag(&e)])?;
+        for (name, entry) in &imported.allocations {
+            let net = alloc::parse_cidr(entry.cidr()).map_err(|e| vec![alloc_diag(&e)])?;
             requests.insert(name.clone(), Request::Pinned(net));
         }
         let outcome = args
             .pool
             .allocate(&Prior::default(), &requests)
             .map_err(|e| vec![alloc_diag(&e)])?;
-        if !allocations.is_empty() {
-            let entries = allocations
+        if !imported.allocations.is_empty() {
+            let entries = imported
+                .allocations
                 .iter()
-                .map(|(k, (c, d))| {
-                    let desc = d.clone().map(Value::str).unwrap_or(Value::Null);
-                    (
-                        k.clone(),
-                        Value::Object(
-                            [
-                                ("cidr".to_string(), Value::str(c.clone())),
-                                ("description".to_string(), desc),
-                            ]
-                            .into(),
+                .map(|(k, e)| {
+                    let entry = [
+                        ("cidr".to_string(), Value::str(e.cidr())),
+                        (
+                            "description".to_string(),
+                            e.description().map(Value::str).unwrap_or(Value::Null),
                         ),
-                    )
+                    ];
+                    (k.clone(), Value::Object(entry.into()))
                 })
                 .collect();
             obj.insert("allocations".into(), Value::Map(entries));
-            config = Value::Object(obj);
         }
         let id = Value::str(common::new_pool_id());
         Ok(known_plan(
-            &config,
+            &Value::Object(obj),
             &id,
             &outcome,
             Value::Map(BTreeMap::new()),
@@ -385,6 +289,40 @@ impl PoolResource {
         }
         // Holds expire here, in the refresh, never in a plan.
         (expire_holds(state, SystemTime::now()), warnings)
+    }
+}
+
+/// A JSON import ID: the pool's arguments as configuration writes them, and its
+/// allocations, each a CIDR or `{"cidr": ..., "description": ...}`.
+#[derive(serde::Deserialize)]
+struct ImportId {
+    #[serde(flatten)]
+    arguments: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    allocations: BTreeMap<String, ImportedEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum ImportedEntry {
+    Cidr(String),
+    Described {
+        cidr: String,
+        description: Option<String>,
+    },
+}
+
+impl ImportedEntry {
+    fn cidr(&self) -> &str {
+        match self {
+            ImportedEntry::Cidr(c) | ImportedEntry::Described { cidr: c, .. } => c,
+        }
+    }
+    fn description(&self) -> Option<&str> {
+        match self {
+            ImportedEntry::Cidr(_) => None,
+            ImportedEntry::Described { description, .. } => description.as_deref(),
+        }
     }
 }
 
@@ -523,7 +461,7 @@ fn refresh_figures(state: Value) -> Value {
     match pool.allocate(&prior, &requests) {
         Ok(out) if out.ledger == prior.ledger && out.repaired.is_empty() => {
             let released = released_value(&out.held, &state);
-            let mut v = with_figures(state, &out.utilization);
+            let mut v = figures::with_figures(state, &out.utilization);
             if let Value::Object(obj) = &mut v {
                 obj.insert("released".into(), released);
                 if let Some(Value::Map(entries)) = obj.get_mut("allocations") {
@@ -542,187 +480,35 @@ fn refresh_figures(state: Value) -> Value {
 
 /// The pool described by a stored state, ignoring its requests.
 fn pool_of_state(state: &Value) -> Option<Pool> {
-    let mut diags = Vec::new();
-    let mut unknown = false;
-    let parts = read_pool_parts(state, &mut diags, &mut unknown);
-    if !diags.is_empty() || unknown || parts.cidrs.is_empty() {
-        return None;
-    }
-    Pool::new(&parts.cidrs, &parts.reserved, parts.rules, parts.strategy).ok()
+    PoolArgs::read(state).ok()??.pool().ok()
 }
 
-/// The pool-level arguments of a configuration or state.
-pub(super) struct PoolParts {
-    pub cidrs: Vec<IpNet>,
-    pub reserved: Vec<IpNet>,
-    pub rules: Rules,
-    pub strategy: Strategy,
-    pub hold: Option<Duration>,
-}
-
-pub(super) fn read_pool_parts(
-    v: &Value,
-    diags: &mut Vec<Diagnostic>,
-    unknown: &mut bool,
-) -> PoolParts {
-    let mut cidrs = Vec::new();
-    match v.get("cidrs") {
-        Value::Unknown => *unknown = true,
-        Value::Null => diags.push(
-            Diagnostic::error(
-                "Missing cidrs",
-                "Give the pool at least one CIDR block in cidrs.",
-            )
-            .at(AttrPath::attr("cidrs")),
-        ),
-        list => {
-            for (i, c) in list.elements().unwrap_or(&[]).iter().enumerate() {
-                let path = AttrPath::attr("cidrs").index(i);
-                match c {
-                    Value::Unknown => *unknown = true,
-                    Value::String(s) => match alloc::parse_cidr(s) {
-                        Ok(n) => cidrs.push(n),
-                        Err(e) => diags.push(alloc_diag(&e).at(path)),
-                    },
-                    _ => diags.push(
-                        Diagnostic::error("Invalid CIDR block", "A pool CIDR cannot be null.")
-                            .at(path),
-                    ),
-                }
-            }
-        }
-    }
-    let mut reserved = Vec::new();
-    match v.get("reserved") {
-        Value::Unknown => *unknown = true,
-        set => {
-            for r in set.elements().unwrap_or(&[]) {
-                match r {
-                    Value::Unknown => *unknown = true,
-                    Value::String(s) => match alloc::parse_range(s) {
-                        Ok(n) => reserved.push(n),
-                        Err(e) => diags.push(alloc_diag(&e).at(AttrPath::attr("reserved"))),
-                    },
-                    _ => diags.push(
-                        Diagnostic::error(
-                            "Invalid reserved range",
-                            "A reserved range cannot be null.",
-                        )
-                        .at(AttrPath::attr("reserved")),
-                    ),
-                }
-            }
-        }
-    }
-    let mut rule = |name: &str| -> Option<u8> {
-        let val = v.get(name);
-        *unknown |= val.is_unknown();
-        prefix_of(val, AttrPath::attr(name))
-            .map_err(|d| diags.push(d))
-            .ok()
-            .flatten()
-    };
-    let rules = Rules {
-        min_prefix_length: rule("min_prefix_length"),
-        max_prefix_length: rule("max_prefix_length"),
-        default_prefix_length: rule("default_prefix_length"),
-    };
-    let strategy = match v.get("strategy") {
-        Value::Unknown => {
-            *unknown = true;
-            Strategy::default()
-        }
-        Value::String(s) => s.parse().unwrap_or_else(|_| {
-            diags.push(
-                Diagnostic::error(
-                    "Invalid strategy",
-                    format!("strategy is {s:?}; use \"best_fit\", \"lowest\" or \"highest\"."),
-                )
-                .at(AttrPath::attr("strategy")),
-            );
-            Strategy::default()
-        }),
-        _ => Strategy::default(),
-    };
-    let hold = match v.get("release_hold") {
-        Value::Unknown => {
-            *unknown = true;
-            None
-        }
-        Value::String(s) => hold::parse_duration(s)
-            .map_err(|e| {
-                diags.push(
-                    Diagnostic::error("Invalid release_hold", format!("release_hold: {e}."))
-                        .at(AttrPath::attr("release_hold")),
-                )
-            })
-            .ok(),
-        _ => None,
-    };
-    PoolParts {
-        cidrs,
-        reserved,
-        rules,
-        strategy,
-        hold,
-    }
-}
-
-/// Reads the pool's arguments from a configuration. `Ok(None)` when the pool itself
-/// is not yet known.
+/// Reads the pool's arguments and its requests from a configuration. `Ok(None)` when
+/// the pool itself is not yet known.
 fn read_args(v: &Value) -> Result<Option<Args>, Vec<Diagnostic>> {
-    let mut diags = Vec::new();
-    let mut unknown = false;
-    let PoolParts {
-        cidrs,
-        reserved,
-        rules,
-        strategy,
-        hold,
-    } = read_pool_parts(v, &mut diags, &mut unknown);
-
+    let args = PoolArgs::read(v);
     // Requests: read even when the pool is unknown, to report bad input early.
+    let mut diags = Vec::new();
     let (requests, pins) = ledger::read_requests(v, &mut diags);
+    let args = match args {
+        Err(mut d) => {
+            d.extend(diags);
+            return Err(d);
+        }
+        Ok(_) if !diags.is_empty() => return Err(diags),
+        Ok(None) => return Ok(None),
+        Ok(Some(a)) => a,
+    };
+    if let Some(first) = args.cidrs.first() {
+        ledger::check_pin_families(Family::of(first), &pins, &mut diags);
+    }
     if !diags.is_empty() {
         return Err(diags);
     }
-    if unknown {
-        return Ok(None);
-    }
-    if cidrs.is_empty() {
-        return Err(vec![alloc_diag(&AllocError::EmptyPool)]);
-    }
-    // Point family mismatches at the exact attribute.
-    let family = Family::of(&cidrs[0]);
-    for (i, c) in cidrs.iter().enumerate() {
-        if Family::of(c) != family {
-            let e = AllocError::MixedFamilies {
-                family,
-                other: *c,
-                other_family: Family::of(c),
-            };
-            diags.push(alloc_diag(&e).at(AttrPath::attr("cidrs").index(i)));
-        }
-    }
-    for r in &reserved {
-        if Family::of(r) != family {
-            let e = AllocError::MixedFamilies {
-                family,
-                other: *r,
-                other_family: Family::of(r),
-            };
-            diags.push(alloc_diag(&e).at(AttrPath::attr("reserved")));
-        }
-    }
-    ledger::check_pin_families(family, &pins, &mut diags);
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-    let pool = Pool::new(&cidrs, &reserved, rules, strategy).map_err(|e| vec![alloc_diag(&e)])?;
     Ok(Some(Args {
-        pool,
+        pool: args.pool()?,
         requests,
-        hold,
+        hold: args.hold,
     }))
 }
 
@@ -745,7 +531,7 @@ fn known_plan(config: &Value, id: &Value, out: &Outcome, released: Value) -> Val
         facts.insert("growth_cidr".into(), growth_value(out, name));
         facts
     });
-    let Value::Object(mut obj) = with_figures(obj, &out.utilization) else {
+    let Value::Object(mut obj) = figures::with_figures(obj, &out.utilization) else {
         return Value::Unknown;
     };
     obj.insert("released".into(), released);
@@ -762,7 +548,7 @@ fn unknown_plan(config: &Value, id: &Value) -> Value {
     }) else {
         return Value::Unknown;
     };
-    for k in COMPUTED {
+    for k in figures::names().chain(["released"]) {
         obj.insert(k.to_string(), Value::Unknown);
     }
     Value::Object(obj)
@@ -785,53 +571,10 @@ fn plan_object(
 fn base_object(config: &Value, id: &Value) -> BTreeMap<String, Value> {
     let mut obj = BTreeMap::new();
     obj.insert("id".into(), id.clone());
-    for k in ARGUMENTS {
+    for k in arguments() {
         obj.insert(k.to_string(), config.get(k).clone());
     }
     obj
-}
-
-/// Sets the utilization figures. Every number is one Terraform stores exactly: whole
-/// numbers, and `utilization` as decimal text (see [`Number`]).
-pub(super) fn with_figures(v: Value, u: &Utilization) -> Value {
-    let Value::Object(mut obj) = v else { return v };
-    obj.insert("total_addresses".into(), Value::str(u.total.to_string()));
-    obj.insert(
-        "allocated_addresses".into(),
-        Value::str(u.allocated.to_string()),
-    );
-    obj.insert("held_addresses".into(), Value::str(u.held.to_string()));
-    obj.insert("free_addresses".into(), Value::str(u.free.to_string()));
-    let ratio = u.ratio_text();
-    obj.insert(
-        "utilization".into(),
-        Value::Number(Number::parse(&ratio).unwrap_or(Number::Decimal(ratio))),
-    );
-    obj.insert(
-        "largest_free_prefix_length".into(),
-        u.largest_free_prefix_length
-            .map(Value::int)
-            .unwrap_or(Value::Null),
-    );
-    obj.insert(
-        "free_cidrs".into(),
-        Value::List(
-            u.free_cidrs
-                .iter()
-                .map(|c| Value::str(c.to_string()))
-                .collect(),
-        ),
-    );
-    obj.insert(
-        "capacity".into(),
-        Value::Map(
-            u.capacity
-                .iter()
-                .map(|(len, n)| (len.to_string(), Value::str(n.to_string())))
-                .collect(),
-        ),
-    );
-    Value::Object(obj)
 }
 
 #[cfg(test)]

@@ -6,130 +6,54 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use super::common::alloc_diag;
 use super::common::UNKNOWN_AT_APPLY;
 use super::config::{run, store_of};
-use super::pool::{read_pool_parts, with_figures, PoolParts, COMPUTED, FIGURES};
-use crate::alloc::{self, Family, Pool, Prior, Request, Rules, Strategy, Utilization};
+use super::figures::{self, with_figures};
+use super::pool_args::{argument_attributes, PoolArgs, ARGUMENTS};
+use crate::alloc::{self, Pool, Prior, Request, Rules, Strategy, Utilization};
 use crate::store::{PoolDef, Snapshot};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{
-    ApplyRequest, ApplyResponse, AttrPath, Context, DataSource, Diagnostic, PlanRequest,
-    PlanResponse, ReadRequest, ReadResponse, Resource, Type, Value,
+    ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
+    ReadRequest, ReadResponse, Resource, Type, Value,
 };
 
 pub struct SharedPoolResource;
 
-/// The arguments, besides `name`, as configuration and state hold them.
-const ARGUMENTS: &[&str] = &[
-    "cidrs",
-    "reserved",
-    "min_prefix_length",
-    "max_prefix_length",
-    "default_prefix_length",
-    "strategy",
-];
-
-fn figure_attributes() -> Vec<Attribute> {
-    let mut attrs: Vec<Attribute> = FIGURES
-        .iter()
-        .map(|(n, d)| {
-            Attribute::new(
-                n,
-                Type::String,
-                Mode::Computed,
-                &format!("{d} Over every owner."),
-            )
-        })
-        .collect();
-    attrs.extend([
-        Attribute::new("utilization", Type::Number, Mode::Computed, "Allocated share of the allocatable space over every owner, from 0 to 1, rounded to 6 decimal places."),
-        Attribute::new("largest_free_prefix_length", Type::Number, Mode::Computed, "Prefix length of the largest free block; null when the pool is full."),
-        Attribute::new("free_cidrs", Type::list(Type::String), Mode::Computed, "The free space as the fewest aligned CIDR blocks, lowest address first."),
-        Attribute::new("capacity", Type::map(Type::String), Mode::Computed, "How many more blocks of each prefix length fit, keyed by prefix length, from the largest free block's to 8 longer, as strings."),
-    ]);
-    attrs
-}
-
-fn argument_attributes(mode: Mode) -> Vec<Attribute> {
-    let num = |n: &str, d: &str| {
-        Attribute::new(
-            n,
-            Type::Number,
-            if mode == Mode::Computed {
-                Mode::Computed
-            } else {
-                Mode::Optional
-            },
-            d,
-        )
-    };
-    vec![
-        Attribute::new("cidrs", Type::list(Type::String), if mode == Mode::Computed { Mode::Computed } else { Mode::Required }, "The pool's address space: one or more CIDR blocks of one IP family. Removing a block that holds allocations fails and names their owners."),
-        Attribute::new("reserved", Type::set(Type::String), if mode == Mode::Computed { Mode::Computed } else { Mode::Optional }, "Ranges inside the pool never handed out to any owner: CIDR blocks or single addresses."),
-        num("min_prefix_length", "Shortest prefix length (largest block) an allocation may ask for."),
-        num("max_prefix_length", "Longest prefix length (smallest block) an allocation may ask for."),
-        num("default_prefix_length", "Prefix length of an allocation that gives neither `prefix_length` nor `cidr`."),
-        Attribute::new("strategy", Type::String, if mode == Mode::Computed { Mode::Computed } else { Mode::Optional }, "Where new blocks go: `best_fit` (default), `lowest` or `highest`."),
-    ]
-}
+/// How a shared pool's figures count: the ends of their descriptions.
+pub(super) const OVER_EVERY_OWNER: &str = "Counted over every owner's allocations.";
 
 /// The pool definition of a configuration; `Ok(None)` while a value is unknown.
 fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    let mut unknown = false;
-    let PoolParts {
-        cidrs,
-        reserved,
-        rules,
-        strategy,
-        ..
-    } = read_pool_parts(v, &mut diags, &mut unknown);
     let name = match v.get("name") {
-        Value::String(s) => {
-            if s.is_empty() || s.contains('/') {
-                diags.push(
-                    Diagnostic::error("Invalid pool name", format!("name {s:?} must be non-empty and contain no \"/\" (import IDs of owners are pool/owner)."))
-                        .at(AttrPath::attr("name")),
-                );
-            }
-            Some(s.clone())
-        }
-        _ => {
-            unknown = true;
+        Value::String(s) if s.is_empty() || s.contains('/') => {
+            diags.push(
+                Diagnostic::error("Invalid pool name", format!("name {s:?} must be non-empty and contain no \"/\" (import IDs of owners are pool/owner)."))
+                    .at(AttrPath::attr("name")),
+            );
             None
         }
+        Value::String(s) => Some(s.clone()),
+        _ => None,
     };
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-    if unknown {
-        return Ok(None);
-    }
-    let family = cidrs.first().map(Family::of);
-    for (i, c) in cidrs.iter().enumerate() {
-        if let Some(family) = family.filter(|f| *f != Family::of(c)) {
-            diags.push(
-                alloc_diag(&alloc::AllocError::MixedFamilies {
-                    family,
-                    other: *c,
-                    other_family: Family::of(c),
-                })
-                .at(AttrPath::attr("cidrs").index(i)),
-            );
+    let args = match PoolArgs::read(v) {
+        Err(mut d) => {
+            d.splice(0..0, diags);
+            return Err(d);
         }
-    }
-    if !diags.is_empty() {
-        return Err(diags);
-    }
-    if let Err(e) = Pool::new(&cidrs, &reserved, rules, strategy) {
-        return Err(vec![alloc_diag(&e)]);
-    }
+        Ok(_) if !diags.is_empty() => return Err(diags),
+        Ok(a) => a,
+    };
+    let (Some(name), Some(args)) = (name, args) else {
+        return Ok(None);
+    };
+    args.pool()?;
     Ok(Some(PoolDef {
-        name: name.unwrap_or_default(),
-        cidrs,
-        reserved,
-        settings: settings_json(rules, strategy),
+        name,
+        cidrs: args.cidrs,
+        reserved: args.reserved,
+        settings: settings_json(args.rules, args.strategy),
     }))
 }
 
@@ -149,7 +73,7 @@ pub fn settings_of(def: &PoolDef) -> (Rules, Strategy) {
         def.settings
             .get(k)
             .and_then(|v| v.as_u64())
-            .map(|n| n as u8)
+            .and_then(|n| u8::try_from(n).ok())
     };
     let rules = Rules {
         min_prefix_length: len("min_prefix_length"),
@@ -202,7 +126,7 @@ pub fn utilization_of(snap: &Snapshot) -> Option<Utilization> {
 }
 
 /// The arguments of a stored pool as values.
-fn def_values(def: &PoolDef) -> BTreeMap<String, Value> {
+pub(super) fn def_values(def: &PoolDef) -> BTreeMap<String, Value> {
     let (rules, strategy) = settings_of(def);
     let strs = |v: &[IpNet]| {
         v.iter()
@@ -230,7 +154,7 @@ fn def_values(def: &PoolDef) -> BTreeMap<String, Value> {
     m
 }
 
-fn with_snapshot_figures(v: Value, snap: &Snapshot) -> Value {
+pub(super) fn with_snapshot_figures(v: Value, snap: &Snapshot) -> Value {
     match utilization_of(snap) {
         Some(u) => with_figures(v, &u),
         None => v,
@@ -273,8 +197,8 @@ impl Resource for SharedPoolResource {
             Attribute::new("id", Type::String, Mode::Computed, "The pool's name, once created in the database; unknown in the plan that creates it, so that `pool = ipam_shared_pool.x.id` waits for it."),
             Attribute::new("name", Type::String, Mode::Required, "Unique name of the pool in the shared ledger; owners refer to it. Changing it replaces the pool."),
         ];
-        attributes.extend(argument_attributes(Mode::Optional));
-        attributes.extend(figure_attributes());
+        attributes.extend(argument_attributes(false));
+        attributes.extend(figures::attributes(Some(OVER_EVERY_OWNER)));
         Schema {
             version: 0,
             description: "A pool of address space whose ledger lives in PostgreSQL (the provider's `database_url`), shared by `ipam_shared_allocations` in any number of Terraform states.".into(),
@@ -359,7 +283,7 @@ impl Resource for SharedPoolResource {
             },
         );
         // The pool's figures; shared pools hold no released blocks.
-        for k in COMPUTED.iter().filter(|k| **k != "released") {
+        for k in figures::names() {
             obj.insert(k.to_string(), Value::Unknown);
         }
         let planned = Value::Object(obj);
@@ -518,132 +442,5 @@ impl Resource for SharedPoolResource {
             return Err(vec![Diagnostic::error("No such shared pool", format!("The shared ledger has no pool named {name:?}. Import a shared pool by its name."))]);
         }
         Ok(self.state_of(&snap, &Value::Null))
-    }
-}
-
-/// The data source `ipam_shared_pool`: a pool, its utilization, and every owner's
-/// allocations and live plan reservations.
-pub struct SharedPoolData;
-
-fn block_attributes(extra: Option<Attribute>) -> Vec<Attribute> {
-    let mut v = vec![
-        Attribute::new("cidr", Type::String, Mode::Computed, "The block."),
-        Attribute::new(
-            "owner",
-            Type::String,
-            Mode::Computed,
-            "The owner (an `ipam_shared_allocations` `owner`).",
-        ),
-        Attribute::new(
-            "name",
-            Type::String,
-            Mode::Computed,
-            "The allocation's name within its owner.",
-        ),
-        Attribute::new(
-            "description",
-            Type::String,
-            Mode::Computed,
-            "The allocation's description.",
-        ),
-    ];
-    v.extend(extra);
-    v
-}
-
-impl DataSource for SharedPoolData {
-    fn type_name(&self) -> &'static str {
-        "ipam_shared_pool"
-    }
-
-    fn schema(&self) -> Schema {
-        let mut attributes = vec![
-            Attribute::new(
-                "name",
-                Type::String,
-                Mode::Required,
-                "Name of the shared pool to read.",
-            ),
-            Attribute::new("id", Type::String, Mode::Computed, "The pool's name."),
-        ];
-        attributes.extend(argument_attributes(Mode::Computed));
-        attributes.extend(figure_attributes());
-        attributes.push(Attribute::nested_map(
-            "allocations",
-            block_attributes(None),
-            Mode::Computed,
-            "Every owner's allocations, keyed `owner/name`.",
-        ));
-        attributes.push(Attribute::nested_map(
-            "reservations",
-            block_attributes(Some(Attribute::new("expires_at", Type::String, Mode::Computed, "When the reservation ends (RFC 3339, UTC)."))),
-            Mode::Computed,
-            "Unexpired plan reservations (blocks shown by plans not yet applied), keyed `owner/name`.",
-        ));
-        Schema {
-            version: 0,
-            description: "Reads a shared pool from the shared ledger: its arguments, utilization, and every owner's allocations and plan reservations.".into(),
-            attributes,
-        }
-    }
-
-    fn validate(&self, _: &Value) -> Vec<Diagnostic> {
-        vec![]
-    }
-
-    fn read(&self, config: Value, ctx: &Context) -> (Value, Vec<Diagnostic>) {
-        let name = config.get("name").as_str().unwrap_or_default().to_string();
-        let snap = match store_of(ctx, "The ipam_shared_pool data source").and_then(|(store, _)| {
-            run(
-                ctx,
-                async { store.snapshot(&name).await },
-                "Could not read the shared pool",
-            )
-        }) {
-            Ok(s) => s,
-            Err(d) => return (Value::Null, vec![d]),
-        };
-        let Some(def) = &snap.def else {
-            return (
-                Value::Null,
-                vec![Diagnostic::error(
-                    "No such shared pool",
-                    format!("The shared ledger has no pool named {name:?}."),
-                )
-                .at(AttrPath::attr("name"))],
-            );
-        };
-        let mut obj = def_values(def);
-        obj.insert("name".into(), Value::str(name.clone()));
-        obj.insert("id".into(), Value::str(name.clone()));
-        let entry = |b: &crate::store::Block, expires: Option<&str>| {
-            let mut o = BTreeMap::new();
-            o.insert("cidr".into(), Value::str(b.cidr.to_string()));
-            o.insert("owner".into(), Value::str(b.owner.clone()));
-            o.insert("name".into(), Value::str(b.name.clone()));
-            o.insert(
-                "description".into(),
-                b.description.clone().map(Value::str).unwrap_or(Value::Null),
-            );
-            if let Some(e) = expires {
-                o.insert("expires_at".into(), Value::str(e));
-            }
-            (format!("{}/{}", b.owner, b.name), Value::Object(o))
-        };
-        obj.insert(
-            "allocations".into(),
-            Value::Map(snap.allocations.iter().map(|b| entry(b, None)).collect()),
-        );
-        obj.insert(
-            "reservations".into(),
-            Value::Map(
-                snap.reservations
-                    .iter()
-                    .map(|r| entry(&r.block, Some(&r.expires_at)))
-                    .collect(),
-            ),
-        );
-        let v = with_snapshot_figures(Value::Object(obj), &snap);
-        (v, vec![])
     }
 }

@@ -112,6 +112,8 @@ pub struct Workdir {
     pub env: Vec<(String, String)>,
     /// The Terraform to run here, when not [`terraform_bin`].
     bin: Option<PathBuf>,
+    /// Text no run here may print (a database password).
+    secrets: Vec<String>,
 }
 
 impl Workdir {
@@ -141,6 +143,7 @@ impl Workdir {
             cli_config,
             env: Vec::new(),
             bin: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -154,6 +157,12 @@ impl Workdir {
     /// Sets an environment variable for every Terraform run in this directory.
     pub fn with_env(mut self, key: &str, value: &str) -> Workdir {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Fails every run here whose output contains `secret`.
+    pub fn with_secret(mut self, secret: &str) -> Workdir {
+        self.secrets.push(secret.into());
         self
     }
 
@@ -226,11 +235,20 @@ impl Workdir {
                 .expect("write terraform's stdin");
         }
         let out = child.wait_with_output().expect("wait for terraform");
-        Out {
+        let out = Out {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        for secret in &self.secrets {
+            assert!(
+                !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                "a secret leaked:\n{}\n{}",
+                out.stdout,
+                out.stderr
+            );
         }
+        out
     }
 
     /// `terraform plan -out` then `show -json` of that plan.

@@ -9,61 +9,36 @@ use serde_json::Value as Json;
 use super::pg::{cluster, OWNER_PASSWORD};
 use super::{cidrs, Workdir};
 
-/// A working directory whose provider reads the database from `IPAM_DATABASE_URL`.
+/// A working directory whose provider reads the database from `IPAM_DATABASE_URL`,
+/// and whose runs fail if they print the database password. Everything else is the
+/// [`Workdir`]'s.
 pub struct Shared {
     pub w: Workdir,
     pub url: String,
 }
 
+impl std::ops::Deref for Shared {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.w
+    }
+}
+
 impl Shared {
     pub fn new(db: &str, body: &str) -> Shared {
-        let url = cluster().url(db);
-        let w = Workdir::new(body);
+        Shared::at(cluster().url(db), body)
+    }
+
+    fn at(url: String, body: &str) -> Shared {
+        let w = Workdir::new(body)
+            .with_env("IPAM_DATABASE_URL", &url)
+            .with_secret(OWNER_PASSWORD);
         Shared { w, url }
-    }
-
-    pub fn config(&self, body: &str) {
-        self.w.config(body);
-    }
-
-    pub fn tf(&self, args: &[&str]) -> super::Out {
-        let out = self.w.tf_env(args, &[("IPAM_DATABASE_URL", &self.url)]);
-        assert!(
-            !out.stdout.contains(OWNER_PASSWORD) && !out.stderr.contains(OWNER_PASSWORD),
-            "the password leaked:\n{}\n{}",
-            out.stdout,
-            out.stderr
-        );
-        out
-    }
-
-    pub fn apply(&self) -> super::Out {
-        self.tf(&["apply", "-no-color", "-input=false", "-auto-approve"])
-            .ok()
-    }
-
-    #[track_caller]
-    pub fn assert_no_changes(&self) {
-        let out = self.tf(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
-        assert_eq!(
-            out.code, 0,
-            "expected no changes:\n{}\n{}",
-            out.stdout, out.stderr
-        );
-    }
-
-    pub fn resource(&self, address: &str) -> Json {
-        let state = self.tf(&["show", "-json"]).ok().json();
-        super::find_resource(&state["values"]["root_module"], address)
-            .unwrap_or_else(|| panic!("{address} not in state"))
     }
 
     /// The CIDRs of a plan (not applied) of `address`, from `show -json` of the plan.
     pub fn planned_cidrs(&self, address: &str) -> BTreeMap<String, String> {
-        self.tf(&["plan", "-no-color", "-input=false", "-out=p.tfplan"])
-            .ok();
-        let plan = self.tf(&["show", "-json", "p.tfplan"]).ok().json();
-        cidrs(&super::planned(&plan, address))
+        cidrs(&super::planned(&self.plan_json(&[]), address))
     }
 }
 
@@ -124,10 +99,7 @@ impl Shared {
     /// Another checkout of the same state (a pull request's branch in CI): a new
     /// directory with a copy of this one's state file and its own configuration.
     pub fn branch(&self, body: &str) -> Shared {
-        let b = Shared {
-            w: Workdir::new(body),
-            url: self.url.clone(),
-        };
+        let b = Shared::at(self.url.clone(), body);
         let state = self.w.read("terraform.tfstate");
         b.w.write("terraform.tfstate", &String::from_utf8(state).unwrap());
         b
