@@ -355,7 +355,7 @@ fn faults_give_clean_diagnostics_and_write_nothing() {
     );
     // A wrong password.
     let mut wrong = Shared::new(&db, &pool_body("corp", "10.0.0.0/16"));
-    wrong.url = cluster().url(&db).replace(OWNER_PASSWORD, "wrong-Pa55");
+    wrong.set_url(cluster().url(&db).replace(OWNER_PASSWORD, "wrong-Pa55"));
     let out = wrong.tf(&["plan", "-no-color", "-input=false"]);
     assert_ne!(out.code, 0);
     assert!(
@@ -366,9 +366,9 @@ fn faults_give_clean_diagnostics_and_write_nothing() {
     assert!(!out.stderr.contains("wrong-Pa55"), "{}", out.stderr);
     // An unreachable database.
     let mut gone = Shared::new(&db, &pool_body("corp", "10.0.0.0/16"));
-    gone.url = format!(
+    gone.set_url(format!(
         "postgresql://ipam_owner:{OWNER_PASSWORD}@%2Fnonexistent%2Fsocket/x?connect_timeout=2"
-    );
+    ));
     let out = gone.tf(&["plan", "-no-color", "-input=false"]);
     assert_ne!(out.code, 0);
     assert!(
@@ -408,7 +408,7 @@ fn a_saved_plan_whose_reservations_expired_and_were_taken_fails_cleanly() {
     let b = Shared::new(&db, &owner_body("corp", "team-b", alloc, None));
     b.apply();
     assert_eq!(cidrs(&b.resource("ipam_shared_allocations.mine")), shown);
-    let out = a.tf(&["apply", "-no-color", "-input=false", "p.tfplan"]);
+    let out = a.tf(&["apply", "-no-color", "-input=false", "test.tfplan"]);
     assert_ne!(out.code, 0);
     let flat = out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(

@@ -243,8 +243,9 @@ fn a_silent_database_and_a_held_lock_fail_within_their_bounds() {
         }
     });
     let mut silent = Shared::new("unused", &pool_body("corp", "10.0.0.0/16"));
-    silent.url =
-        format!("host=127.0.0.1 port={port} dbname=x user=u password=pw connect_timeout=2");
+    silent.set_url(format!(
+        "host=127.0.0.1 port={port} dbname=x user=u password=pw connect_timeout=2"
+    ));
     let t = Instant::now();
     let err = silent.plan_fails();
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
@@ -319,10 +320,10 @@ fn a_wrong_database_never_empties_the_state() {
     let mut s = Shared::new(&db, &body);
     s.apply();
     let right = s.url.clone();
-    s.url = cluster().url(&cluster().new_database("trust_empty"));
+    s.set_url(cluster().url(&cluster().new_database("trust_empty")));
     let err = s.plan_fails();
     assert!(err.contains("No shared ledger in this database"), "{err}");
-    s.url = right;
+    s.set_url(right);
     cluster().psql(
         &db,
         "DELETE FROM ipam.blocks; DELETE FROM ipam.owners; DELETE FROM ipam.pools",
@@ -391,7 +392,7 @@ fn least_privilege_roles_after_a_dba_ran_the_schema() {
             .replace("\"ipam_shared_pool.p.id\"", "ipam_shared_pool.p.id")
         ),
     );
-    app.url = as_role("ipam_app", "app-Pa55");
+    app.set_url(as_role("ipam_app", "app-Pa55"));
     app.apply();
     app.assert_no_changes();
     let mut reader = Shared::new(
@@ -405,7 +406,7 @@ output "allocations" {
 }
 "#,
     );
-    reader.url = as_role("ipam_reader", "reader-Pa55");
+    reader.set_url(as_role("ipam_reader", "reader-Pa55"));
     let out = reader.apply();
     assert!(out.stdout.contains("team-a/vpc"), "{}", out.stdout);
     assert_disjoint(&rows(&db, "true"));

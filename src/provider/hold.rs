@@ -1,8 +1,13 @@
-//! Release holds: Terraform's duration syntax and the RFC 3339 timestamps of
-//! `released` entries. Time never enters a plan: stamps are set at apply and holds
-//! expire in Read (the refresh).
+//! Release holds: Terraform's duration syntax, the RFC 3339 timestamps of `released`
+//! entries, and the `released` map of an `ipam_pool`. Time never enters a plan: stamps
+//! are set at apply and holds expire in Read (the refresh).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+
+use crate::tfplugin::Value;
 
 /// Parses a duration as Terraform writes one (Go's `time.ParseDuration`): one or more
 /// decimal numbers each with a unit, `ns`, `us` (or `µs`), `ms`, `s`, `m` or `h`, such
@@ -68,6 +73,85 @@ pub fn parse_time(text: &str) -> Option<SystemTime> {
 pub fn stamps(now: SystemTime, hold: Duration) -> (String, String) {
     let until = now.checked_add(hold).unwrap_or(now);
     (format_time(now), format_time(until))
+}
+
+/// The released blocks on hold in a state, by name.
+pub fn held_of(state: &Value) -> BTreeMap<String, IpNet> {
+    state
+        .get("released")
+        .entries()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, e)| Some((name.clone(), e.get("cidr").as_str()?.parse().ok()?)))
+        .collect()
+}
+
+/// The planned `released` map: each block still on hold, with the stamps it had in the
+/// prior state, or unknown stamps (set at apply) for a block released by this plan.
+pub fn released_value(held: &BTreeMap<String, IpNet>, prior: &Value) -> Value {
+    let before = prior.get("released");
+    Value::Map(
+        held.iter()
+            .map(|(name, net)| {
+                let old = before.get(name);
+                let same = old.get("cidr").as_str() == Some(net.to_string().as_str());
+                let stamp = |k: &str| {
+                    if same {
+                        old.get(k).clone()
+                    } else {
+                        Value::Unknown
+                    }
+                };
+                let entry = [
+                    ("cidr".to_string(), Value::str(net.to_string())),
+                    ("released_at".to_string(), stamp("released_at")),
+                    ("hold_until".to_string(), stamp("hold_until")),
+                ];
+                (name.clone(), Value::Object(entry.into()))
+            })
+            .collect(),
+    )
+}
+
+/// Drops the released entries whose hold has ended by `now` (or whose stamp is
+/// unreadable); says whether any was dropped (the figures then need refreshing).
+pub fn expire(state: Value, now: SystemTime) -> (Value, bool) {
+    let Value::Object(mut obj) = state else {
+        return (state, false);
+    };
+    let Some(Value::Map(released)) = obj.get_mut("released") else {
+        return (Value::Object(obj), false);
+    };
+    let before = released.len();
+    released.retain(|_, e| {
+        e.get("hold_until")
+            .as_str()
+            .and_then(parse_time)
+            .is_some_and(|until| until > now)
+    });
+    let changed = released.len() != before;
+    (Value::Object(obj), changed)
+}
+
+/// Stamps the `released` entries this apply released (their stamps were unknown in the
+/// plan) with `now` and the end of the hold (`release_hold`).
+pub fn stamp_released(state: &mut BTreeMap<String, Value>, now: SystemTime) {
+    let hold = state
+        .get("release_hold")
+        .and_then(|h| h.as_str())
+        .and_then(|h| parse_duration(h).ok());
+    let (Some(hold), Some(Value::Map(released))) = (hold, state.get_mut("released")) else {
+        return;
+    };
+    let (at, until) = stamps(now, hold);
+    for entry in released.values_mut() {
+        if let Value::Object(o) = entry {
+            if o.get("released_at").is_some_and(Value::is_unknown) {
+                o.insert("released_at".into(), Value::str(at.clone()));
+                o.insert("hold_until".into(), Value::str(until.clone()));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

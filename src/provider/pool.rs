@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use ipnet::IpNet;
-
 use super::common::UNKNOWN_AT_APPLY;
 use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
 use super::figures;
@@ -150,7 +148,7 @@ impl Resource for PoolResource {
             Err(e) => PlanResponse::errors(vec![alloc_diag(&e)]),
             Ok(outcome) => {
                 let diagnostics = ledger::outcome_warnings(&prior, &outcome);
-                let released = released_value(&outcome.held, &req.prior);
+                let released = hold::released_value(&outcome.held, &req.prior);
                 let planned = known_plan(&req.config, &id, &outcome, released);
                 PlanResponse::planned(planned).with_diagnostics(diagnostics)
             }
@@ -173,21 +171,7 @@ impl Resource for PoolResource {
             state.insert("id".into(), id);
         }
         // Blocks released by this apply get their stamps now (unknown in the plan).
-        let hold = state
-            .get("release_hold")
-            .and_then(|h| h.as_str())
-            .and_then(|h| hold::parse_duration(h).ok());
-        if let (Some(hold), Some(Value::Map(released))) = (hold, state.get_mut("released")) {
-            let (at, until) = hold::stamps(SystemTime::now(), hold);
-            for entry in released.values_mut() {
-                if let Value::Object(o) = entry {
-                    if o.get("released_at").is_some_and(Value::is_unknown) {
-                        o.insert("released_at".into(), Value::str(at.clone()));
-                        o.insert("hold_until".into(), Value::str(until.clone()));
-                    }
-                }
-            }
-        }
+        hold::stamp_released(&mut state, SystemTime::now());
         let state = Value::Object(state);
         if !state.is_wholly_known() {
             return ApplyResponse::new(
@@ -288,7 +272,13 @@ impl PoolResource {
             }
         }
         // Holds expire here, in the refresh, never in a plan.
-        (expire_holds(state, SystemTime::now()), warnings)
+        let (state, expired) = hold::expire(state, SystemTime::now());
+        let state = if expired {
+            refresh_figures(state)
+        } else {
+            state
+        };
+        (state, warnings)
     }
 }
 
@@ -342,17 +332,6 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The released blocks on hold in a state, by name.
-fn held_of(state: &Value) -> BTreeMap<String, IpNet> {
-    state
-        .get("released")
-        .entries()
-        .into_iter()
-        .flatten()
-        .filter_map(|(name, e)| Some((name.clone(), e.get("cidr").as_str()?.parse().ok()?)))
-        .collect()
-}
-
 /// What the allocator needs of the prior state. With a hold, the blocks of entries
 /// removed from the configuration join the released ones on hold; without one,
 /// nothing is held.
@@ -360,7 +339,7 @@ fn prior_of(state: &Value, requests: &BTreeMap<String, Request>, holding: bool) 
     let (ledger, _) = ledger_of(state);
     let mut held = BTreeMap::new();
     if holding {
-        held = held_of(state);
+        held = hold::held_of(state);
         held.extend(
             ledger
                 .iter()
@@ -376,58 +355,6 @@ fn prior_of(state: &Value, requests: &BTreeMap<String, Request>, holding: bool) 
         ledger,
         held,
         cidrs,
-    }
-}
-
-/// The planned `released` map: each block still on hold, with the stamps it had in the
-/// prior state, or unknown stamps (set at apply) for a block released by this plan.
-fn released_value(held: &BTreeMap<String, IpNet>, prior: &Value) -> Value {
-    let before = prior.get("released");
-    Value::Map(
-        held.iter()
-            .map(|(name, net)| {
-                let old = before.get(name);
-                let same = old.get("cidr").as_str() == Some(net.to_string().as_str());
-                let stamp = |k: &str| {
-                    if same {
-                        old.get(k).clone()
-                    } else {
-                        Value::Unknown
-                    }
-                };
-                let entry = [
-                    ("cidr".to_string(), Value::str(net.to_string())),
-                    ("released_at".to_string(), stamp("released_at")),
-                    ("hold_until".to_string(), stamp("hold_until")),
-                ];
-                (name.clone(), Value::Object(entry.into()))
-            })
-            .collect(),
-    )
-}
-
-/// Drops the released entries whose hold has ended by `now` (or whose stamp is
-/// unreadable) and brings the figures up to date.
-fn expire_holds(state: Value, now: SystemTime) -> Value {
-    let Value::Object(mut obj) = state else {
-        return state;
-    };
-    let Some(Value::Map(released)) = obj.get_mut("released") else {
-        return Value::Object(obj);
-    };
-    let before = released.len();
-    released.retain(|_, e| {
-        e.get("hold_until")
-            .as_str()
-            .and_then(hold::parse_time)
-            .is_some_and(|until| until > now)
-    });
-    let changed = released.len() != before;
-    let state = Value::Object(obj);
-    if changed {
-        refresh_figures(state)
-    } else {
-        state
     }
 }
 
@@ -455,12 +382,12 @@ fn refresh_figures(state: Value) -> Value {
     }
     let prior = Prior {
         ledger,
-        held: held_of(&state),
+        held: hold::held_of(&state),
         cidrs: pool.cidrs().to_vec(),
     };
     match pool.allocate(&prior, &requests) {
         Ok(out) if out.ledger == prior.ledger && out.repaired.is_empty() => {
-            let released = released_value(&out.held, &state);
+            let released = hold::released_value(&out.held, &state);
             let mut v = figures::with_figures(state, &out.utilization);
             if let Value::Object(obj) = &mut v {
                 obj.insert("released".into(), released);
@@ -691,5 +618,32 @@ mod tests {
             &Context::unconfigured(),
         );
         assert_eq!(again.planned, back);
+    }
+
+    /// The JSON import ID: an entry is a CIDR or an object with a description; any
+    /// other shape is an "Invalid import ID" that shows both forms.
+    #[test]
+    fn json_import_ids_take_both_entry_shapes_and_refuse_others() {
+        let ctx = Context::unconfigured();
+        let id = r#"{"cidrs": ["10.0.0.0/16"], "strategy": "lowest", "allocations": {"a": "10.0.1.0/24", "b": {"cidr": "10.0.2.0/24", "description": "db"}}}"#;
+        let v = PoolResource.import(id, &ctx).unwrap();
+        assert_eq!(v.get("strategy").as_str(), Some("lowest"));
+        let b = v.get("allocations").get("b");
+        assert_eq!(b.get("cidr").as_str(), Some("10.0.2.0/24"));
+        assert_eq!(b.get("description").as_str(), Some("db"));
+        assert!(v.get("allocations").get("a").get("description").is_null());
+        for bad in [
+            r#"{"cidrs": ["10.0.0.0/16"], "allocations": {"a": 5}}"#,
+            r#"{"cidrs": ["10.0.0.0/16"], "allocations": {"a": {"cidr": "10.0.1.0/24", "size": 2}}}"#,
+            r#"{"cidrs": ["10.0.0.0/16"]"#,
+        ] {
+            let d = PoolResource.import(bad, &ctx).unwrap_err();
+            assert_eq!(d[0].summary, "Invalid import ID", "{bad}");
+            assert!(
+                d[0].detail.contains("comma-separated"),
+                "{bad}: {}",
+                d[0].detail
+            );
+        }
     }
 }

@@ -25,7 +25,8 @@ use tokio::sync::Notify;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::server::{Broker, Controller, ProviderService, Stdio};
+use super::goplugin::{Broker, Controller, Stdio};
+use super::server::ProviderService;
 use crate::tfplugin::proto::plugin as gp;
 use crate::tfplugin::proto::tfplugin6 as pb;
 

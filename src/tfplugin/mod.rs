@@ -4,13 +4,18 @@
 //! the answer. User errors travel as diagnostics, never as gRPC errors.
 //!
 //! - `handshake`: magic cookie, private unix socket, handshake line, AutoMTLS.
-//! - `server`: the tonic services (tfplugin6.Provider, plugin.GRPCController/Stdio/Broker).
+//! - `server`: [`server::ProviderService`], the registry of resources, data sources and
+//!   functions, and what every call shares: the panic guard, decoding and encoding.
+//! - `rpc`: the tfplugin6 `Provider` service, one method per RPC.
+//! - `goplugin`: go-plugin's controller (Shutdown), stdio and broker services.
 //! - `value`: msgpack/JSON `DynamicValue` <-> [`Value`], null and unknown at every depth.
 //! - `schema`, `diag`: the schema builder and diagnostics with attribute paths.
 //! - `proto`: the generated tfplugin6 and go-plugin code, private to this layer's use.
 
 pub mod diag;
+pub mod goplugin;
 pub mod handshake;
+mod rpc;
 pub mod schema;
 pub mod server;
 pub mod value;

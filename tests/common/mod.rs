@@ -160,6 +160,12 @@ impl Workdir {
         self
     }
 
+    /// Sets (or replaces) an environment variable for the runs from now on.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
     /// Fails every run here whose output contains `secret`.
     pub fn with_secret(mut self, secret: &str) -> Workdir {
         self.secrets.push(secret.into());

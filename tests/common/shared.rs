@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
-use serde_json::Value as Json;
 
 use super::pg::{cluster, OWNER_PASSWORD};
 use super::{cidrs, Workdir};
@@ -34,6 +33,12 @@ impl Shared {
             .with_env("IPAM_DATABASE_URL", &url)
             .with_secret(OWNER_PASSWORD);
         Shared { w, url }
+    }
+
+    /// Points the runs from now on at another database (or role).
+    pub fn set_url(&mut self, url: String) {
+        self.w.set_env("IPAM_DATABASE_URL", &url);
+        self.url = url;
     }
 
     /// The CIDRs of a plan (not applied) of `address`, from `show -json` of the plan.
