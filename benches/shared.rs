@@ -200,7 +200,8 @@ fn main() {
     // 4. Connection reuse over TLS on TCP.
     {
         let t = pg::tls_cluster();
-        let (port, ca) = t.tls.clone().unwrap();
+        let tls = t.tls.clone().unwrap();
+        let (port, ca) = (tls.port, tls.certs.ca);
         let db = t.new_database("bench_reuse");
         let url = format!(
             "postgresql://{}:{}@localhost:{port}/{db}?sslmode=verify-full&sslrootcert={}",

@@ -1,22 +1,31 @@
 //! terraform-provider-ipam: IP address planning for Terraform with no IPAM server.
 //!
 //! # Layout
-//! Three layers, each knowing less than the one above; arrows only point down.
+//! Five modules in three layers (the protocol, the provider, and below it the
+//! allocator and the store), with the report on the side. Each knows less than the
+//! one above; arrows only point down. Each module's own doc has its file layout.
+//! - [`tfplugin`], the protocol: tfplugin6 and go-plugin services generated from
+//!   `proto/` (`rpc.rs`, `goplugin.rs`), the registry and panic guard (`server.rs`),
+//!   the handshake and mTLS (`handshake.rs`), msgpack/JSON value conversion
+//!   (`value.rs`), schema and diagnostics. It only translates; resource calls get a
+//!   [`tfplugin::Context`] with what `ConfigureProvider` made and the `StopProvider`
+//!   signal.
 //! - [`provider`]: the provider block (`config.rs`: `database_url`,
-//!   `reservation_ttl`), and one file per resource: `ipam_pool`, `ipam_allocation`,
-//!   `ipam_shared_pool` (also the data source), `ipam_shared_allocations`. Schema,
-//!   validate, plan, apply, read, import, upgrade. `ledger.rs` is the ledger planning
-//!   both kinds of pool share. Speaks [`tfplugin::Value`] and [`tfplugin::Diagnostic`],
-//!   never protobuf; reaches the database only through [`store`].
+//!   `reservation_ttl`, `lock_timeout`), and one file per resource or data source:
+//!   `pool.rs` (`ipam_pool`), `allocation.rs` (`ipam_allocation`), `shared_pool.rs`,
+//!   `shared_pool_data.rs` (the data source), `shared_allocations.rs`. What they share
+//!   has its own file: `pool_args.rs` (the arguments of every pool), `figures.rs`
+//!   (utilization), `ledger.rs` (requests and their planned entries), `placement.rs`
+//!   (a shared owner's blocks, merged from state and database), `hold.rs` (release
+//!   holds), `common.rs` (entry facts, numbers, allocator errors as diagnostics).
+//!   `functions/` holds the provider functions as data; `docs.rs` writes `docs/`.
+//!   Speaks [`tfplugin::Value`] and [`tfplugin::Diagnostic`], never protobuf; reaches
+//!   the database only through [`store`].
 //! - [`alloc`]: the allocator. Pure: `ipnet` in, ledger out, typed errors; no
 //!   Terraform types. Its contract is proven by property tests against a naive oracle.
 //! - [`store`]: beside the allocator, below the provider: the shared ledger in
 //!   PostgreSQL (connection and TLS, versioned migrations, the locked plan and apply
-//!   transactions, the exclusion constraint). No Terraform types.
-//! - [`tfplugin`]: the protocol. tfplugin6 and go-plugin services generated from
-//!   `proto/`, the handshake, mTLS, and msgpack/JSON value conversion. It only
-//!   translates; resource calls get a [`tfplugin::Context`] with what
-//!   `ConfigureProvider` made and the `StopProvider` signal.
+//!   transactions, owners' claims, the exclusion constraint). No Terraform types.
 //! - [`report`]: on the side, the `report` subcommand: reads `terraform show -json`
 //!   with its own serde types and draws every pool (HTML, SVG, Markdown) on a Hilbert
 //!   layout, with the allocator's CIDR code. It knows nothing of the protocol.

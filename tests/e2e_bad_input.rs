@@ -1,5 +1,5 @@
-//! Every kind of bad input in SPEC.md gets a diagnostic with a summary, a detail and
-//! the attribute it is about, at validate time; nothing panics.
+//! Every kind of bad input gets a diagnostic with a summary, a detail and the attribute
+//! it is about, at validate time; nothing panics.
 
 mod common;
 

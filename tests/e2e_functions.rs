@@ -48,7 +48,7 @@ fn every_worked_example_through_outputs() {
     check_example_outputs(&Workdir::new(&body), &want);
 }
 
-/// SPEC's and the worked examples, verbatim: they must stay in the tables that
+/// The worked examples of the functions' docs, verbatim: they must stay in the tables that
 /// the docs and the tests above are made from.
 #[test]
 fn spec_worked_examples_are_in_the_tables() {

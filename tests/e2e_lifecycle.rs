@@ -1,4 +1,4 @@
-//! The ledger lifecycle under real Terraform (SPEC.md, "Ledger lifecycle"): no
+//! The ledger lifecycle under real Terraform (docs/index.md, "The ledger over time"): no
 //! perpetual diff, the whole address space as a pool, capacity, growth in place and
 //! `grow_to` room, and release holds.
 

@@ -1,5 +1,5 @@
 //! `ipam_pool` under real Terraform: plan, apply, no-op plan, import, destroy, and the
-//! ledger semantics of SPEC.md.
+//! ledger semantics the docs state (docs/resources/pool.md).
 
 mod common;
 

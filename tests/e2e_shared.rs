@@ -394,7 +394,7 @@ fn faults_give_clean_diagnostics_and_write_nothing() {
     assert_eq!(cluster().psql(&db, "SELECT count(*) FROM ipam.blocks"), "0");
 }
 
-/// SPEC's documented limit: a saved plan applied after its reservations expired and
+/// The documented limit (docs/guides/shared-ledger.md): a saved plan applied after its reservations expired and
 /// another state took its block meets Terraform's "inconsistent final plan" (the plan
 /// made again in the apply cannot give the saved block), and nothing is written.
 #[test]

@@ -443,9 +443,9 @@ fn unreachable_database_and_wrong_password_are_clean_errors_without_the_password
 #[test]
 fn tls_modes_against_a_tls_only_server() {
     let c = common::pg::tls_cluster();
-    let (port, ca) = c.tls.clone().unwrap();
+    let tls = c.tls.clone().unwrap();
+    let (port, ca, other_ca) = (tls.port, tls.certs.ca, tls.certs.other_ca);
     let db = c.new_database("tls");
-    let other_ca = ca.with_file_name("other-ca.pem");
     let url = |host: &str, mode: &str, root: &std::path::Path| {
         format!(
             "postgresql://ipam_owner:{OWNER_PASSWORD}@{host}:{port}/{db}?sslmode={mode}&sslrootcert={}",

@@ -23,7 +23,8 @@ fn block_span(bits: u8, len: u8) -> u128 {
 }
 
 /// The last address of the aligned block starting at `start` with prefix `len`. Safe
-/// for every block, the whole IPv6 space included (which [`block_size`] is not).
+/// for every block, the whole IPv6 space included: `start + size - 1` would overflow
+/// `u128` there.
 pub(crate) fn block_last(bits: u8, start: u128, len: u8) -> u128 {
     let host_bits = u32::from(bits.saturating_sub(len));
     start | u128::MAX.checked_shr(128 - host_bits).unwrap_or(0)

@@ -1,4 +1,5 @@
-//! Property tests of the placement contract (SPEC.md, "Placement rules").
+//! Property tests of the placement contract (the rules in `mod.rs`, which
+//! `docs/index.md` states for users), against `naive.rs`.
 
 use std::collections::BTreeMap;
 

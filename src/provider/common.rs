@@ -131,7 +131,7 @@ pub fn prefix_of(v: &Value, path: AttrPath) -> Result<Option<u8>, Diagnostic> {
     match v {
         Value::Null | Value::Unknown => Ok(None),
         Value::Number(n) if n.to_i64().is_some_and(|i| (0..=128).contains(&i)) => {
-            Ok(n.to_i64().map(|i| i as u8))
+            Ok(n.to_i64().and_then(|i| u8::try_from(i).ok()))
         }
         other => Err(Diagnostic::error(
             "Invalid prefix length",

@@ -1,5 +1,6 @@
-//! The provider: one file per resource, data source or function family. Speaks `Value` and `Diagnostic`; the allocator
-//! does the placing.
+//! The provider: one file per resource, data source or function family, and a file
+//! for each thing they share (see the crate's Layout). Speaks `Value` and
+//! `Diagnostic`; the allocator does the placing, the store keeps the shared ledger.
 
 pub mod allocation;
 pub mod common;

@@ -20,14 +20,32 @@ pub struct Cluster {
     pub socket_dir: PathBuf,
     bin: PathBuf,
     run_as_postgres: bool,
-    /// With TLS: the TCP port on 127.0.0.1 (TLS needs TCP: PostgreSQL never speaks it
-    /// on a unix socket) and the PEM file of the CA that signed the server's certificate,
-    /// which names `localhost` only.
-    pub tls: Option<(u16, PathBuf)>,
+    pub tls: Option<Tls>,
+}
+
+/// How a TLS cluster is reached: TLS needs TCP, PostgreSQL never speaks it on a unix
+/// socket.
+#[derive(Clone)]
+pub struct Tls {
+    /// The TCP port on 127.0.0.1.
+    pub port: u16,
+    /// The certificates' files.
+    pub certs: Certificates,
+}
+
+/// The PEM files of a TLS cluster.
+#[derive(Clone)]
+pub struct Certificates {
+    /// The CA that signed the server's certificate, which names `localhost` only.
+    pub ca: PathBuf,
+    /// Another CA, which signed nothing here.
+    pub other_ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
 }
 
 /// A CA and a server certificate for `localhost` signed by it; and another CA's PEM.
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+fn certificates(dir: &Path) -> Certificates {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let ca = |name: &str| {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -44,18 +62,18 @@ fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
         .unwrap()
         .signed_by(&key, &ours)
         .unwrap();
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("other-ca.pem"),
-        dir.join("server.crt"),
-        dir.join("server.key"),
-    );
-    std::fs::write(&paths.0, ours.pem()).unwrap();
-    std::fs::write(&paths.1, other.pem()).unwrap();
-    std::fs::write(&paths.2, server.pem()).unwrap();
-    std::fs::write(&paths.3, key.serialize_pem()).unwrap();
-    std::fs::set_permissions(&paths.3, std::fs::Permissions::from_mode(0o600)).unwrap();
-    paths
+    let certs = Certificates {
+        ca: dir.join("ca.pem"),
+        other_ca: dir.join("other-ca.pem"),
+        server_cert: dir.join("server.crt"),
+        server_key: dir.join("server.key"),
+    };
+    std::fs::write(&certs.ca, ours.pem()).unwrap();
+    std::fs::write(&certs.other_ca, other.pem()).unwrap();
+    std::fs::write(&certs.server_cert, server.pem()).unwrap();
+    std::fs::write(&certs.server_key, key.serialize_pem()).unwrap();
+    std::fs::set_permissions(&certs.server_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    certs
 }
 
 fn bin_dir() -> PathBuf {
@@ -73,7 +91,7 @@ fn bin_dir() -> PathBuf {
 }
 
 fn is_root() -> bool {
-    // SAFETY: getuid has no preconditions.
+    // `id -u` rather than libc's getuid: no unsafe code in the tests.
     Command::new("id")
         .arg("-u")
         .output()
@@ -110,7 +128,7 @@ impl Cluster {
         let certs = with_tls.then(|| certificates(&dir));
         let mut owned = vec![dir.clone(), socket_dir.clone(), pwfile.clone()];
         if let Some(c) = &certs {
-            owned.extend([c.2.clone(), c.3.clone()]);
+            owned.extend([c.server_cert.clone(), c.server_key.clone()]);
         }
         if run_as_postgres {
             for p in &owned {
@@ -136,7 +154,9 @@ impl Cluster {
             socket_dir: socket_dir.clone(),
             bin,
             run_as_postgres,
-            tls: port.zip(certs.as_ref().map(|c| c.0.clone())),
+            tls: port
+                .zip(certs.clone())
+                .map(|(port, certs)| Tls { port, certs }),
         };
         let out = c
             .cmd("initdb")
@@ -173,8 +193,8 @@ impl Cluster {
                 .unwrap();
                 options.push_str(&format!(
                     " -c listen_addresses=127.0.0.1 -c port={port} -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
-                    certs.2.display(),
-                    certs.3.display()
+                    certs.server_cert.display(),
+                    certs.server_key.display()
                 ));
             }
             _ => options.push_str(" -c listen_addresses=''"),
@@ -305,7 +325,7 @@ impl Cluster {
 
     /// The port (also the unix socket's name).
     pub fn port(&self) -> u16 {
-        self.tls.as_ref().map(|t| t.0).unwrap_or(5432)
+        self.tls.as_ref().map(|t| t.port).unwrap_or(5432)
     }
 
     /// A fresh database owned by [`OWNER`]; returns its name.
