@@ -7,7 +7,7 @@
 //! - [`tfplugin`], the protocol: tfplugin6 and go-plugin services generated from
 //!   `proto/` (`rpc.rs`, `goplugin.rs`), the registry and panic guard (`server.rs`),
 //!   the handshake and mTLS (`handshake.rs`), msgpack/JSON value conversion
-//!   (`value.rs`), schema and diagnostics. It only translates; resource calls get a
+//!   (`value/`), schema and diagnostics. It only translates; resource calls get a
 //!   [`tfplugin::Context`] with what `ConfigureProvider` made and the `StopProvider`
 //!   signal.
 //! - [`provider`]: the provider block (`config.rs`: `database_url`,

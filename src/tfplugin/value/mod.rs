@@ -3,10 +3,22 @@
 //!
 //! Msgpack can only be read against a type (a msgpack map is an object or a map, an
 //! array a list, a set or a tuple), so decoding takes the schema's [`Type`].
+//!
+//! - `mod.rs` (this file): [`Type`], [`Number`], [`Value`], [`DecodeError`].
+//! - `msgpack.rs`: the wire encoding (every `DynamicValue` Terraform sends).
+//! - `json.rs`: the JSON encoding (stored state, import IDs).
 
 use std::collections::BTreeMap;
 
 use thiserror::Error;
+
+mod json;
+mod msgpack;
+
+pub use json::{convert_json, from_json};
+#[cfg(test)]
+pub(crate) use msgpack::terraform_state_text;
+pub use msgpack::{from_msgpack, to_msgpack};
 
 /// A cty type, as a schema declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,7 +267,7 @@ pub enum DecodeError {
     Trailing,
 }
 
-fn mismatch(path: &str, t: &Type) -> DecodeError {
+pub(super) fn mismatch(path: &str, t: &Type) -> DecodeError {
     DecodeError::Mismatch {
         path: if path.is_empty() {
             ".".into()
@@ -264,262 +276,6 @@ fn mismatch(path: &str, t: &Type) -> DecodeError {
         },
         expected: t.to_json().to_string(),
     }
-}
-
-/// Decodes a msgpack DynamicValue against `ty`.
-pub fn from_msgpack(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
-    let mut rd = bytes;
-    let raw = rmpv::decode::read_value_with_max_depth(&mut rd, 256)
-        .map_err(|e| DecodeError::Msgpack(e.to_string()))?;
-    if !rd.is_empty() {
-        return Err(DecodeError::Trailing);
-    }
-    convert_mp(raw, ty, "")
-}
-
-fn convert_mp(v: rmpv::Value, ty: &Type, path: &str) -> Result<Value, DecodeError> {
-    use rmpv::Value as M;
-    match (v, ty) {
-        (M::Nil, _) => Ok(Value::Null),
-        (M::Ext(_, _), _) => Ok(Value::Unknown),
-        (M::Boolean(b), Type::Bool) => Ok(Value::Bool(b)),
-        (M::Integer(i), Type::Number) => Ok(Value::Number(match i.as_i64() {
-            Some(i) => Number::Int(i),
-            None => Number::Decimal(i.to_string()),
-        })),
-        (M::F32(f), Type::Number) => Ok(Value::Number(Number::Float(f as f64))),
-        (M::F64(f), Type::Number) => Ok(Value::Number(Number::Float(f))),
-        (M::String(s), Type::Number) => match s.as_str().and_then(Number::parse) {
-            // Kept as the very text Terraform sent, not re-formatted.
-            Some(Number::Decimal(_)) => Ok(Value::Number(Number::Decimal(
-                s.into_str().unwrap_or_default(),
-            ))),
-            Some(n) => Ok(Value::Number(n)),
-            None => Err(mismatch(path, ty)),
-        },
-        (M::String(s), Type::String) => s
-            .into_str()
-            .map(Value::String)
-            .ok_or_else(|| mismatch(path, ty)),
-        (M::Array(items), Type::List(t) | Type::Set(t)) => {
-            let out = items
-                .into_iter()
-                .enumerate()
-                .map(|(i, it)| convert_mp(it, t, &format!("{path}[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::List(_)) {
-                Value::List(out)
-            } else {
-                Value::Set(out)
-            })
-        }
-        (M::Map(entries), Type::Map(t)) => {
-            let mut out = BTreeMap::new();
-            for (k, v) in entries {
-                let k = k.as_str().ok_or_else(|| mismatch(path, ty))?.to_string();
-                let p = format!("{path}[{k:?}]");
-                out.insert(k, convert_mp(v, t, &p)?);
-            }
-            Ok(Value::Map(out))
-        }
-        (M::Map(entries), Type::Object(attrs)) => {
-            let mut out: BTreeMap<String, Value> =
-                attrs.keys().map(|k| (k.clone(), Value::Null)).collect();
-            for (k, v) in entries {
-                let k = k.as_str().ok_or_else(|| mismatch(path, ty))?;
-                // Attributes the type does not know are dropped, as Terraform does.
-                if let Some(t) = attrs.get(k) {
-                    let p = format!("{path}.{k}");
-                    out.insert(k.to_string(), convert_mp(v, t, &p)?);
-                }
-            }
-            Ok(Value::Object(out))
-        }
-        (M::Array(mut pair), Type::Dynamic) if pair.len() == 2 => {
-            let val = pair.pop().unwrap_or(M::Nil);
-            let tj = match pair.pop() {
-                Some(M::Binary(b)) => b,
-                Some(M::String(s)) => s.into_bytes(),
-                _ => return Err(mismatch(path, ty)),
-            };
-            let tj: serde_json::Value =
-                serde_json::from_slice(&tj).map_err(|e| DecodeError::Json(e.to_string()))?;
-            convert_mp(val, &Type::from_json(&tj)?, path)
-        }
-        (_, t) => Err(mismatch(path, t)),
-    }
-}
-
-/// Encodes a value as msgpack against `ty`; objects get every attribute of their type.
-pub fn to_msgpack(v: &Value, ty: &Type) -> Vec<u8> {
-    let mut out = Vec::new();
-    // Writing into a Vec cannot fail.
-    let _ = rmpv::encode::write_value(&mut out, &to_mp(v, ty));
-    out
-}
-
-fn to_mp(v: &Value, ty: &Type) -> rmpv::Value {
-    use rmpv::Value as M;
-    match (v, ty) {
-        (Value::Null, _) => M::Nil,
-        (Value::Unknown, _) => M::Ext(0, vec![0]),
-        (Value::Bool(b), _) => M::Boolean(*b),
-        (Value::Number(Number::Int(i)), _) => M::Integer((*i).into()),
-        (Value::Number(Number::Float(f)), _) => {
-            if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                M::Integer((*f as i64).into())
-            } else {
-                M::F64(*f)
-            }
-        }
-        (Value::Number(Number::Decimal(s)), _) => M::String(s.as_str().into()),
-        (Value::String(s), _) => M::String(s.as_str().into()),
-        (Value::List(items) | Value::Set(items), t) => {
-            let et = match t {
-                Type::List(e) | Type::Set(e) => e.as_ref(),
-                _ => &Type::Dynamic,
-            };
-            M::Array(items.iter().map(|i| to_mp(i, et)).collect())
-        }
-        (Value::Map(m), t) | (Value::Object(m), t @ Type::Map(_)) => {
-            let et = match t {
-                Type::Map(e) => e.as_ref(),
-                _ => &Type::Dynamic,
-            };
-            M::Map(
-                m.iter()
-                    .map(|(k, v)| (M::String(k.as_str().into()), to_mp(v, et)))
-                    .collect(),
-            )
-        }
-        (Value::Object(m), Type::Object(attrs)) => M::Map(
-            attrs
-                .iter()
-                .map(|(k, t)| {
-                    (
-                        M::String(k.as_str().into()),
-                        to_mp(m.get(k).unwrap_or(&Value::Null), t),
-                    )
-                })
-                .collect(),
-        ),
-        (Value::Object(m), _) => M::Map(
-            m.iter()
-                .map(|(k, v)| (M::String(k.as_str().into()), to_mp(v, &Type::Dynamic)))
-                .collect(),
-        ),
-    }
-}
-
-/// Decodes a JSON value (as in stored state) against `ty`. JSON has no unknowns.
-pub fn from_json(bytes: &[u8], ty: &Type) -> Result<Value, DecodeError> {
-    let j: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
-    convert_json(&j, ty, "")
-}
-
-/// Converts an already parsed JSON value against `ty`.
-pub fn convert_json(j: &serde_json::Value, ty: &Type, path: &str) -> Result<Value, DecodeError> {
-    use serde_json::Value as J;
-    match (j, ty) {
-        (J::Null, _) => Ok(Value::Null),
-        (J::Bool(b), Type::Bool) => Ok(Value::Bool(*b)),
-        // serde_json keeps the number's text (feature `arbitrary_precision`).
-        (J::Number(n), Type::Number) => Number::parse(&n.to_string())
-            .map(Value::Number)
-            .ok_or_else(|| mismatch(path, ty)),
-        (J::String(s), Type::Number) => Number::parse(s)
-            .map(Value::Number)
-            .ok_or_else(|| mismatch(path, ty)),
-        (J::String(s), Type::String) => Ok(Value::String(s.clone())),
-        (J::Number(n), Type::String) => Ok(Value::String(n.to_string())),
-        (J::Bool(b), Type::String) => Ok(Value::String(b.to_string())),
-        (J::Array(items), Type::List(t) | Type::Set(t)) => {
-            let out = items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| convert_json(it, t, &format!("{path}[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::List(_)) {
-                Value::List(out)
-            } else {
-                Value::Set(out)
-            })
-        }
-        (J::Object(m), Type::Map(t)) => Ok(Value::Map(
-            m.iter()
-                .map(|(k, v)| Ok((k.clone(), convert_json(v, t, &format!("{path}[{k:?}]"))?)))
-                .collect::<Result<_, DecodeError>>()?,
-        )),
-        (J::Object(m), Type::Object(attrs)) => Ok(Value::Object(
-            attrs
-                .iter()
-                .map(|(k, t)| {
-                    let v = m
-                        .get(k)
-                        .map(|v| convert_json(v, t, &format!("{path}.{k}")))
-                        .transpose()?;
-                    Ok((k.clone(), v.unwrap_or(Value::Null)))
-                })
-                .collect::<Result<_, DecodeError>>()?,
-        )),
-        (_, t) => Err(mismatch(path, t)),
-    }
-}
-
-/// What Terraform does with a value it receives, for tests: it reads the msgpack
-/// against the type (numbers into exact decimals) and writes the state as JSON, each
-/// number as its decimal text (Go's `big.Float.Text('f', -1)`: for a float64, the
-/// shortest text that reads back as it).
-#[cfg(test)]
-pub(crate) fn terraform_state_text(bytes: &[u8], ty: &Type) -> String {
-    fn conv(v: rmpv::Value, ty: &Type) -> String {
-        use rmpv::Value as M;
-        match (v, ty) {
-            (M::Nil, _) => "null".into(),
-            (M::Boolean(b), _) => b.to_string(),
-            (M::Integer(i), _) => i.to_string(),
-            (M::F64(f), _) => format!("{f}"),
-            (M::String(s), Type::Number) => s.into_str().unwrap_or_default(),
-            (M::String(s), _) => {
-                serde_json::to_string(s.as_str().unwrap_or_default()).unwrap_or_default()
-            }
-            (M::Array(items), Type::List(t) | Type::Set(t)) => {
-                format!(
-                    "[{}]",
-                    items
-                        .into_iter()
-                        .map(|i| conv(i, t))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )
-            }
-            (M::Map(entries), t) => {
-                let parts: Vec<String> = entries
-                    .into_iter()
-                    .map(|(k, v)| {
-                        let key = k.as_str().unwrap_or_default().to_string();
-                        let et = match t {
-                            Type::Map(e) => e.as_ref().clone(),
-                            Type::Object(attrs) => {
-                                attrs.get(&key).cloned().unwrap_or(Type::Dynamic)
-                            }
-                            _ => Type::Dynamic,
-                        };
-                        format!(
-                            "{}:{}",
-                            serde_json::to_string(&key).unwrap_or_default(),
-                            conv(v, &et)
-                        )
-                    })
-                    .collect();
-                format!("{{{}}}", parts.join(","))
-            }
-            (other, _) => panic!("Terraform would not store {other:?}"),
-        }
-    }
-    let raw = rmpv::decode::read_value(&mut &bytes[..]).expect("valid msgpack");
-    conv(raw, ty)
 }
 
 #[cfg(test)]
