@@ -141,12 +141,8 @@ impl Resource for AllocationResource {
     }
 
     fn read(&self, req: ReadRequest, _: &Context) -> ReadResponse {
-        let (state, diagnostics) = self.refresh(req.state);
-        ReadResponse {
-            state,
-            diagnostics,
-            private: None,
-        }
+        // A handle holds no external object: the state is the truth.
+        ReadResponse::new(req.state, vec![])
     }
 
     fn plan(&self, req: PlanRequest, _: &Context) -> PlanResponse {
@@ -282,13 +278,6 @@ impl Resource for AllocationResource {
         obj.insert("pool_id".into(), Value::str(pool_id));
         obj.insert("name".into(), Value::str(name));
         Ok(Value::Object(obj))
-    }
-}
-
-impl AllocationResource {
-    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
-        // A handle holds no external object: the state is the truth.
-        (state, vec![])
     }
 }
 

@@ -115,12 +115,29 @@ impl Resource for PoolResource {
     }
 
     fn read(&self, req: ReadRequest, _: &Context) -> ReadResponse {
-        let (state, diagnostics) = self.refresh(req.state);
-        ReadResponse {
-            state,
-            diagnostics,
-            private: None,
+        let state = req.state;
+        if state.is_null() {
+            return ReadResponse::new(state, vec![]);
         }
+        let mut warnings = Vec::new();
+        if let Some(pool) = pool_of_state(&state) {
+            let (ledger, unreadable) = ledger_of(&state);
+            for name in unreadable {
+                warnings.push(drift_warning(&name, "has no readable CIDR block"));
+            }
+            for (name, problem) in pool.check_ledger(&ledger) {
+                let held = ledger.get(&name).map(|n| n.to_string()).unwrap_or_default();
+                warnings.push(drift_warning(&name, &format!("{problem} ({held})")));
+            }
+        }
+        // Holds expire here, in the refresh, never in a plan.
+        let (state, expired) = hold::expire(state, SystemTime::now());
+        let state = if expired {
+            refresh_figures(state)
+        } else {
+            state
+        };
+        ReadResponse::new(state, warnings)
     }
 
     fn plan(&self, req: PlanRequest, _: &Context) -> PlanResponse {
@@ -252,33 +269,6 @@ impl Resource for PoolResource {
             &outcome,
             Value::Map(BTreeMap::new()),
         ))
-    }
-}
-
-impl PoolResource {
-    fn refresh(&self, state: Value) -> (Value, Vec<Diagnostic>) {
-        if state.is_null() {
-            return (state, vec![]);
-        }
-        let mut warnings = Vec::new();
-        if let Some(pool) = pool_of_state(&state) {
-            let (ledger, unreadable) = ledger_of(&state);
-            for name in unreadable {
-                warnings.push(drift_warning(&name, "has no readable CIDR block"));
-            }
-            for (name, problem) in pool.check_ledger(&ledger) {
-                let held = ledger.get(&name).map(|n| n.to_string()).unwrap_or_default();
-                warnings.push(drift_warning(&name, &format!("{problem} ({held})")));
-            }
-        }
-        // Holds expire here, in the refresh, never in a plan.
-        let (state, expired) = hold::expire(state, SystemTime::now());
-        let state = if expired {
-            refresh_figures(state)
-        } else {
-            state
-        };
-        (state, warnings)
     }
 }
 

@@ -310,10 +310,7 @@ impl Resource for SharedAllocationsResource {
 
     fn read(&self, req: ReadRequest, ctx: &Context) -> ReadResponse {
         let Some((pool, owner)) = names(&req.state) else {
-            return ReadResponse {
-                state: req.state,
-                ..Default::default()
-            };
+            return ReadResponse::new(req.state, vec![]);
         };
         let claim = claim_of(&req.state);
         let result = store_of(ctx, "ipam_shared_allocations").and_then(|(store, _)| {
@@ -334,18 +331,14 @@ impl Resource for SharedAllocationsResource {
         match result {
             Ok(s) => {
                 let claim = req.state.get("claim").as_str().map(str::to_string);
-                ReadResponse {
-                    state: state_of_blocks(&pool, &owner, claim.as_deref(), &s.blocks, &req.state),
-                    ..Default::default()
-                }
+                ReadResponse::new(
+                    state_of_blocks(&pool, &owner, claim.as_deref(), &s.blocks, &req.state),
+                    vec![],
+                )
             }
             // A missing pool or ledger is an error, never an emptied state: a mistyped
             // URL or a restored backup must not make Terraform forget the owner.
-            Err(d) => ReadResponse {
-                state: req.state,
-                diagnostics: vec![d],
-                ..Default::default()
-            },
+            Err(d) => ReadResponse::new(req.state, vec![d]),
         }
     }
 

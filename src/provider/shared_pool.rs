@@ -212,10 +212,7 @@ impl Resource for SharedPoolResource {
 
     fn read(&self, req: ReadRequest, ctx: &Context) -> ReadResponse {
         if req.state.is_null() {
-            return ReadResponse {
-                state: req.state,
-                ..Default::default()
-            };
+            return ReadResponse::new(req.state, vec![]);
         }
         let name = req
             .state
@@ -231,23 +228,12 @@ impl Resource for SharedPoolResource {
             )
         });
         match result {
-            Ok(snap) if snap.def.is_none() => ReadResponse {
-                diagnostics: vec![Diagnostic::error(
+            Ok(snap) if snap.def.is_none() => ReadResponse::new(req.state, vec![Diagnostic::error(
                     "Shared pool missing from the database",
                     format!("The shared ledger has no pool named {name:?}, though this state manages it. Check database_url (a mistyped URL or a restored backup?). The state keeps the pool; if it was deleted on purpose, forget it with terraform state rm <address>."),
-                )],
-                state: req.state,
-                ..Default::default()
-            },
-            Ok(snap) => ReadResponse {
-                state: self.state_of(&snap, &req.state),
-                ..Default::default()
-            },
-            Err(d) => ReadResponse {
-                state: req.state,
-                diagnostics: vec![d],
-                ..Default::default()
-            },
+                )]),
+            Ok(snap) => ReadResponse::new(self.state_of(&snap, &req.state), vec![]),
+            Err(d) => ReadResponse::new(req.state, vec![d]),
         }
     }
 

@@ -126,6 +126,17 @@ pub struct ReadResponse {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+impl ReadResponse {
+    /// The refreshed `state` (the private state kept), with `diagnostics`.
+    pub fn new(state: Value, diagnostics: Vec<Diagnostic>) -> ReadResponse {
+        ReadResponse {
+            state,
+            private: None,
+            diagnostics,
+        }
+    }
+}
+
 /// `PlanResourceChange`, decoded. `prior` is null on create, `proposed` and `config`
 /// are null on destroy.
 #[derive(Debug, Clone)]
