@@ -44,6 +44,7 @@ fn a_restarted_database_loses_nothing_and_the_next_call_reconnects() {
         cidrs: vec!["10.9.0.0/16".parse().unwrap()],
         reserved: vec![],
         settings: serde_json::json!({}),
+        access: Default::default(),
     };
     rt.block_on(store.create_pool(&def)).unwrap();
     cluster().restart();

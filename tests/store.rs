@@ -48,6 +48,7 @@ fn pool(name: &str, cidr: &str) -> PoolDef {
         cidrs: vec![net(cidr)],
         reserved: vec![],
         settings: serde_json::json!({}),
+        access: Default::default(),
     }
 }
 

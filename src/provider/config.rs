@@ -155,6 +155,10 @@ pub fn store_diag(e: StoreError, summary: &str) -> Diagnostic {
         StoreError::OwnerMoved { pool, owner } => ("Owner moved to another state".to_string(), format!("{e}. Nothing was written. If that was meant, forget it here with terraform state rm <address>; to take it back, terraform import <address> {pool}/{owner}.")),
         StoreError::LockTimeout { .. } => ("Shared pool is locked".to_string(), format!("{e}. Nothing was written. Wait for that run to finish and plan again, or raise lock_timeout in the provider block.")),
         StoreError::Timeout { .. } => ("Shared ledger did not answer".to_string(), format!("{e}. Whether anything was written is unknown: run terraform plan again, which shows what the ledger holds.")),
+        StoreError::NotAdmin { .. } => ("Not the shared pool's admin".to_string(), format!("{e}. Nothing was written. Ask a member of that role (the network team) to make the change, or to grant you the role.")),
+        StoreError::OwnerNotListed { pool, .. } => ("Owner not allowed in this shared pool".to_string(), format!("{e}. Nothing was written. Ask the admin of pool {pool:?} to add the owner and its PostgreSQL role to owner_roles.")),
+        StoreError::NotOwnerRole { role, .. } => ("Not a member of the owner's role".to_string(), format!("{e}. Nothing was written. Connect as a member of {role:?} (database_url), or choose the owner your role belongs to.")),
+        StoreError::Denied(_) => ("Refused by the shared ledger's database".to_string(), format!("{e}. Nothing was written.")),
         _ => (summary.to_string(), format!("{e}.")),
     };
     Diagnostic::error(summary, detail)

@@ -1,17 +1,18 @@
 //! `ipam_shared_pool`: a pool whose ledger lives in PostgreSQL, shared by many
-//! Terraform states (each an `ipam_shared_allocations` owner). Also the data source of
-//! the same name, which reads a pool and every owner's blocks.
+//! Terraform states (each an `ipam_shared_allocations` owner), and who may change what
+//! in it (`owner_roles`, `admin_role`: PostgreSQL roles, enforced by row-level
+//! security). The data source of the same name is `shared_pool_data.rs`.
 
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
 use super::common::UNKNOWN_AT_APPLY;
-use super::config::{run, store_of};
+use super::config::{run, store_diag, store_of};
 use super::figures::{self, with_figures};
 use super::pool_args::{argument_attributes, PoolArgs, ARGUMENTS};
 use crate::alloc::{self, Pool, Prior, Request, Rules, Strategy, Utilization};
-use crate::store::{PoolDef, Snapshot};
+use crate::store::{PoolAccess, PoolDef, Snapshot, StoreError};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{
     ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
@@ -22,6 +23,87 @@ pub struct SharedPoolResource;
 
 /// How a shared pool's figures count: the ends of their descriptions.
 pub(super) const OVER_EVERY_OWNER: &str = "Counted over every owner's allocations.";
+
+/// The arguments of a shared pool beside those of every pool: who may change what.
+pub(super) const ACCESS: &[&str] = &["owner_roles", "admin_role"];
+
+/// The attributes of [`ACCESS`]: configurable on the resource, computed on the data
+/// source.
+pub(super) fn access_attributes(computed: bool) -> Vec<Attribute> {
+    let mode = |m: Mode| if computed { Mode::Computed } else { m };
+    vec![
+        Attribute::new(
+            "owner_roles",
+            Type::map(Type::String),
+            mode(Mode::Optional),
+            "Who may allocate: owner name -> PostgreSQL role. When set, only the owners listed may allocate from the pool, and only members of an owner's role may create, change, delete or import that owner's allocations; the database enforces it with row-level security. Unset, the pool trusts every login that can connect.",
+        ),
+        Attribute::new(
+            "admin_role",
+            Type::String,
+            mode(Mode::OptionalComputed),
+            "The PostgreSQL role whose members alone may change this pool (`cidrs`, `reserved`, rules, `owner_roles`, `admin_role`) or destroy it. Defaults to the role that creates the pool.",
+        ),
+    ]
+}
+
+/// Reads `owner_roles` and `admin_role`; `Ok(None)` while one is unknown.
+fn access_of(v: &Value) -> Result<Option<PoolAccess>, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let mut unknown = false;
+    let owner_roles = match v.get("owner_roles") {
+        Value::Unknown => {
+            unknown = true;
+            None
+        }
+        Value::Map(m) => {
+            let mut roles = BTreeMap::new();
+            for (owner, role) in m {
+                let path = AttrPath::attr("owner_roles").key(owner);
+                match role {
+                    Value::Unknown => unknown = true,
+                    Value::String(r) if !r.is_empty() && !owner.is_empty() && !owner.contains('/') => {
+                        roles.insert(owner.clone(), r.clone());
+                    }
+                    _ => diags.push(
+                        Diagnostic::error(
+                            "Invalid owner_roles",
+                            format!("owner_roles maps owner names (non-empty, no \"/\") to PostgreSQL role names; {owner:?} does not. Write owner_roles = {{ team-a = \"team_a\" }}."),
+                        )
+                        .at(path),
+                    ),
+                }
+            }
+            Some(roles)
+        }
+        _ => None,
+    };
+    let admin_role = match v.get("admin_role") {
+        Value::Unknown => {
+            unknown = true;
+            None
+        }
+        Value::String(r) if r.is_empty() => {
+            diags.push(
+                Diagnostic::error(
+                    "Invalid admin_role",
+                    "admin_role names a PostgreSQL role; it cannot be empty.",
+                )
+                .at(AttrPath::attr("admin_role")),
+            );
+            None
+        }
+        Value::String(r) => Some(r.clone()),
+        _ => None,
+    };
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    Ok((!unknown).then_some(PoolAccess {
+        owner_roles,
+        admin_role,
+    }))
+}
 
 /// The pool definition of a configuration; `Ok(None)` while a value is unknown.
 fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
@@ -37,6 +119,7 @@ fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
         Value::String(s) => Some(s.clone()),
         _ => None,
     };
+    let access = access_of(v).map_err(|d| diags.extend(d));
     let args = match PoolArgs::read(v) {
         Err(mut d) => {
             d.splice(0..0, diags);
@@ -45,7 +128,7 @@ fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
         Ok(_) if !diags.is_empty() => return Err(diags),
         Ok(a) => a,
     };
-    let (Some(name), Some(args)) = (name, args) else {
+    let (Some(name), Some(args), Ok(Some(access))) = (name, args, access) else {
         return Ok(None);
     };
     args.pool()?;
@@ -54,6 +137,7 @@ fn def_of(v: &Value) -> Result<Option<PoolDef>, Vec<Diagnostic>> {
         cidrs: args.cidrs,
         reserved: args.reserved,
         settings: settings_json(args.rules, args.strategy),
+        access,
     }))
 }
 
@@ -151,6 +235,26 @@ pub(super) fn def_values(def: &PoolDef) -> BTreeMap<String, Value> {
         len(rules.default_prefix_length),
     );
     m.insert("strategy".into(), Value::str(strategy.name()));
+    m.insert(
+        "owner_roles".into(),
+        match &def.access.owner_roles {
+            Some(roles) => Value::Map(
+                roles
+                    .iter()
+                    .map(|(o, r)| (o.clone(), Value::str(r.clone())))
+                    .collect(),
+            ),
+            None => Value::Null,
+        },
+    );
+    m.insert(
+        "admin_role".into(),
+        def.access
+            .admin_role
+            .clone()
+            .map(Value::str)
+            .unwrap_or(Value::Null),
+    );
     m
 }
 
@@ -170,7 +274,7 @@ impl SharedPoolResource {
         obj.insert("id".into(), Value::str(def.name.clone()));
         obj.insert("name".into(), Value::str(def.name.clone()));
         let stored = def_values(def);
-        for k in ARGUMENTS {
+        for k in ARGUMENTS.iter().chain(ACCESS) {
             // Keep the configured spelling when it means the same (null vs default).
             let p = prior.get(k);
             let same = match (k, p) {
@@ -198,6 +302,7 @@ impl Resource for SharedPoolResource {
             Attribute::new("name", Type::String, Mode::Required, "Unique name of the pool in the shared ledger; owners refer to it. Changing it replaces the pool."),
         ];
         attributes.extend(argument_attributes(false));
+        attributes.extend(access_attributes(false));
         attributes.extend(figures::attributes(Some(OVER_EVERY_OWNER)));
         Schema {
             version: 0,
@@ -248,14 +353,22 @@ impl Resource for SharedPoolResource {
         let replace = !req.prior.is_null() && req.prior.get("name") != req.config.get("name");
         let mut obj = BTreeMap::new();
         obj.insert("name".into(), req.config.get("name").clone());
-        for k in ARGUMENTS {
+        for k in ARGUMENTS.iter().chain(["owner_roles"].iter()) {
             obj.insert(k.to_string(), req.config.get(k).clone());
         }
+        // Unset, admin_role stays what it is, or is the creating role (known at apply).
+        let admin_role = match (req.config.get("admin_role"), replace) {
+            (Value::Null, false) if !req.prior.is_null() => req.prior.get("admin_role").clone(),
+            (Value::Null, _) => Value::Unknown,
+            (set, _) => set.clone(),
+        };
+        obj.insert("admin_role".into(), admin_role);
         let unchanged = !req.prior.is_null()
             && !replace
             && ARGUMENTS
                 .iter()
-                .all(|k| req.prior.get(k) == req.config.get(k));
+                .chain(ACCESS)
+                .all(|k| req.prior.get(k) == obj.get(*k).unwrap_or(&Value::Null));
         if unchanged {
             // The figures are as the refresh read them.
             return PlanResponse::planned(req.prior);
@@ -282,7 +395,7 @@ impl Resource for SharedPoolResource {
                     async {
                         match store.snapshot(&def.name).await {
                             // A database never written to: the pool is created with it.
-                            Err(crate::store::StoreError::NoSchema) if req.prior.is_null() => {
+                            Err(StoreError::NoSchema) if req.prior.is_null() => {
                                 Ok(Snapshot::default())
                             }
                             other => other,
@@ -297,6 +410,22 @@ impl Resource for SharedPoolResource {
                         diagnostics.push(
                             Diagnostic::error("Shared pool already exists", format!("A pool named {:?} already exists in the shared ledger. Import it (terraform import <address> {}) or choose another name.", def.name, def.name))
                                 .at(AttrPath::attr("name")),
+                        );
+                    } else if let (Some(stored), false) = (&snap.def, snap.may_admin) {
+                        diagnostics.push(
+                            store_diag(
+                                StoreError::NotAdmin {
+                                    pool: def.name.clone(),
+                                    admin_role: stored
+                                        .access
+                                        .admin_role
+                                        .clone()
+                                        .unwrap_or_default(),
+                                    user: snap.user.clone(),
+                                },
+                                "",
+                            )
+                            .at(AttrPath::attr("admin_role")),
                         );
                     } else if snap.def.is_some() {
                         // Every owner's block, its growth room, and every live plan
@@ -409,6 +538,14 @@ impl Resource for SharedPoolResource {
                     return ApplyResponse::default();
                 };
                 obj.insert("id".into(), Value::str(def.name.clone()));
+                if let Some(stored) = &snap.def {
+                    obj.insert(
+                        "admin_role".into(),
+                        def_values(stored)
+                            .remove("admin_role")
+                            .unwrap_or(Value::Null),
+                    );
+                }
                 let v = with_snapshot_figures(Value::Object(obj), &snap);
                 ApplyResponse::new(v, vec![])
             }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::config::{run, store_of};
 use super::figures;
 use super::pool_args::argument_attributes;
-use super::shared_pool::{def_values, with_snapshot_figures, OVER_EVERY_OWNER};
+use super::shared_pool::{access_attributes, def_values, with_snapshot_figures, OVER_EVERY_OWNER};
 use crate::store::Block;
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{AttrPath, Context, DataSource, Diagnostic, Type, Value};
@@ -57,6 +57,7 @@ impl DataSource for SharedPoolData {
             Attribute::new("id", Type::String, Mode::Computed, "The pool's name."),
         ];
         attributes.extend(argument_attributes(true));
+        attributes.extend(access_attributes(true));
         attributes.extend(figures::attributes(Some(OVER_EVERY_OWNER)));
         attributes.push(Attribute::nested_map(
             "allocations",

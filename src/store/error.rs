@@ -39,6 +39,23 @@ pub enum StoreError {
     Conflict(String),
     #[error("stopped: Terraform asked the provider to stop")]
     Stopped,
+    #[error("role {user:?} may not change pool {pool:?}: only members of its admin_role {admin_role:?} may change or delete it")]
+    NotAdmin {
+        pool: String,
+        admin_role: String,
+        user: String,
+    },
+    #[error("pool {pool:?} names the owners that may allocate from it (owner_roles), and {owner:?} is not one of them")]
+    OwnerNotListed { pool: String, owner: String },
+    #[error("role {user:?} is not a member of role {role:?}, which owner {owner:?} of pool {pool:?} belongs to, so it may not change that owner's allocations")]
+    NotOwnerRole {
+        pool: String,
+        owner: String,
+        role: String,
+        user: String,
+    },
+    #[error("the database refused it: {0}")]
+    Denied(String),
 }
 
 /// The error and every `source()` under it, joined: tokio-postgres says only "db
@@ -79,6 +96,11 @@ pub(super) fn db(e: tokio_postgres::Error) -> StoreError {
         });
     if lost {
         return StoreError::Connect(format!("the connection was lost: {}", chain(&e)));
+    }
+    // Row-level security or a missing grant: the provider's own checks come first, so
+    // this is a change made around them, or a database set up otherwise.
+    if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+        return StoreError::Denied(chain(&e));
     }
     StoreError::Db(chain(&e))
 }

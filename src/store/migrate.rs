@@ -8,7 +8,7 @@ use super::error::db;
 use super::StoreError;
 
 /// The schema version this provider writes and reads.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -72,17 +72,84 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE ipam.blocks DROP CONSTRAINT blocks_pkey;
     ALTER TABLE ipam.blocks ADD PRIMARY KEY (pool, owner, reservation, name, plan_key);
     "#,
+    // 3: who may change what, enforced by the database (row-level security, FORCEd so
+    // that the tables' owner is held to it too). Every login with CONNECT may use the
+    // ledger: the grants go to PUBLIC and the policies decide. Everyone reads
+    // everything. A pool's `admin_role` (by default the role that created it) alone
+    // changes or deletes it. When a pool has `owner_roles` (owner -> role), only
+    // members of an owner's role write that owner's rows; without it, every login may.
+    // Expired plan reservations are garbage anyone may collect: they block nobody, but
+    // the exclusion constraint still counts them until they are gone.
+    r#"
+    ALTER TABLE ipam.pools ADD COLUMN owner_roles jsonb;
+    ALTER TABLE ipam.pools ADD COLUMN admin_role text NOT NULL DEFAULT current_user;
+    ALTER TABLE ipam.pools ADD CONSTRAINT owner_roles_map_names_to_roles
+        CHECK (owner_roles IS NULL OR pg_catalog.jsonb_typeof(owner_roles) = 'object');
+
+    -- Whether the current role is a member of `role` (false for a role that does not
+    -- exist, where pg_has_role would raise).
+    CREATE FUNCTION ipam.is_member(role text) RETURNS boolean
+        LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+        AS $f$ SELECT coalesce((SELECT pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')
+                                  FROM pg_catalog.pg_roles r WHERE r.rolname = role), false) $f$;
+    -- Whether the current role may change the pool itself.
+    CREATE FUNCTION ipam.may_admin(pool text) RETURNS boolean
+        LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+        AS $f$ SELECT coalesce((SELECT ipam.is_member(p.admin_role)
+                                  FROM ipam.pools p WHERE p.name = pool), false) $f$;
+    -- Whether the current role may write the rows of `owner` in `pool`.
+    CREATE FUNCTION ipam.may_write(pool text, owner text) RETURNS boolean
+        LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+        AS $f$ SELECT coalesce((SELECT p.owner_roles IS NULL OR ipam.is_member(p.owner_roles ->> owner)
+                                  FROM ipam.pools p WHERE p.name = pool), false) $f$;
+
+    GRANT USAGE ON SCHEMA ipam TO PUBLIC;
+    GRANT SELECT ON ALL TABLES IN SCHEMA ipam TO PUBLIC;
+    GRANT INSERT, UPDATE, DELETE ON ipam.pools, ipam.owners, ipam.blocks TO PUBLIC;
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ipam TO PUBLIC;
+
+    ALTER TABLE ipam.pools ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE ipam.pools FORCE ROW LEVEL SECURITY;
+    CREATE POLICY pools_read ON ipam.pools FOR SELECT USING (true);
+    CREATE POLICY pools_create ON ipam.pools FOR INSERT WITH CHECK (ipam.is_member(admin_role));
+    CREATE POLICY pools_change ON ipam.pools FOR UPDATE
+        USING (ipam.is_member(admin_role)) WITH CHECK (ipam.is_member(admin_role));
+    CREATE POLICY pools_delete ON ipam.pools FOR DELETE USING (ipam.is_member(admin_role));
+
+    ALTER TABLE ipam.owners ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE ipam.owners FORCE ROW LEVEL SECURITY;
+    CREATE POLICY owners_read ON ipam.owners FOR SELECT USING (true);
+    CREATE POLICY owners_create ON ipam.owners FOR INSERT WITH CHECK (ipam.may_write(pool, owner));
+    CREATE POLICY owners_change ON ipam.owners FOR UPDATE
+        USING (ipam.may_write(pool, owner)) WITH CHECK (ipam.may_write(pool, owner));
+    -- The pool's admin removes owners that hold nothing, with the pool.
+    CREATE POLICY owners_delete ON ipam.owners FOR DELETE USING (
+        ipam.may_write(pool, owner)
+        OR (ipam.may_admin(pool) AND NOT EXISTS (
+            SELECT 1 FROM ipam.blocks b
+             WHERE b.pool = owners.pool AND b.owner = owners.owner AND NOT b.reservation)));
+
+    ALTER TABLE ipam.blocks ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE ipam.blocks FORCE ROW LEVEL SECURITY;
+    CREATE POLICY blocks_read ON ipam.blocks FOR SELECT USING (true);
+    CREATE POLICY blocks_create ON ipam.blocks FOR INSERT WITH CHECK (ipam.may_write(pool, owner));
+    CREATE POLICY blocks_change ON ipam.blocks FOR UPDATE
+        USING (ipam.may_write(pool, owner)) WITH CHECK (ipam.may_write(pool, owner));
+    -- The pool's admin removes reservations, with the pool; anyone removes expired ones.
+    CREATE POLICY blocks_delete ON ipam.blocks FOR DELETE USING (
+        ipam.may_write(pool, owner)
+        OR (reservation AND (expires_at <= pg_catalog.now() OR ipam.may_admin(pool))));
+    "#,
 ];
 
 /// The SQL that brings an empty database to [`SCHEMA_VERSION`], for a DBA to run once
 /// (`terraform-provider-ipam schema`) where the provider's role may not create schemas.
 pub fn schema_sql() -> String {
     let mut out = String::from("-- terraform-provider-ipam: the shared ledger's schema, version ");
-    out.push_str(&format!("{SCHEMA_VERSION}.\n-- Run once as the database owner (psql -v ON_ERROR_STOP=1 -f schema.sql). Then the
--- provider's roles need no CREATE privilege, only these (replace the role names):
---   GRANT USAGE ON SCHEMA ipam TO ipam_app, ipam_reader;
---   GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ipam TO ipam_app;
---   GRANT SELECT ON ALL TABLES IN SCHEMA ipam TO ipam_reader;  -- data source, report\nBEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;\nCREATE SCHEMA IF NOT EXISTS ipam;\n{BOOTSTRAP}\n"));
+    out.push_str(&format!("{SCHEMA_VERSION}.\n-- Run once as the database owner (psql -v ON_ERROR_STOP=1 -f schema.sql). The
+-- provider's roles then need only CONNECT on the database: the schema grants the rest to
+-- PUBLIC, and row-level security decides who may change which pool and owner (see the
+-- shared ledger guide, section Who may change what).\nBEGIN;\nSET LOCAL search_path = pg_catalog, pg_temp;\nCREATE SCHEMA IF NOT EXISTS ipam;\n{BOOTSTRAP}\n"));
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         out.push_str(&format!(
             "-- migration {}\n{}\nINSERT INTO ipam.schema_version (version) VALUES ({});\n",

@@ -59,7 +59,7 @@ pub use conn::ConnInfo;
 pub(crate) use error::chain;
 pub use error::StoreError;
 pub use migrate::{schema_sql, SCHEMA_VERSION};
-pub use model::{Block, Planned, PoolDef, Reservation, Snapshot};
+pub use model::{Block, Planned, PoolAccess, PoolDef, Reservation, Snapshot};
 pub use owners::RELEASED;
 pub(crate) use session::begin;
 pub use session::{Store, DEFAULT_LOCK_TIMEOUT};

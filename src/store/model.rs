@@ -1,6 +1,7 @@
 //! What the store reads and writes: pools, blocks, reservations, and a pool's whole
 //! picture at one moment. Plain data, no SQL.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -13,6 +14,19 @@ pub struct PoolDef {
     pub reserved: Vec<IpNet>,
     /// The prefix rules and strategy, as the provider encodes them.
     pub settings: serde_json::Value,
+    /// Who may change what (enforced by row-level security).
+    pub access: PoolAccess,
+}
+
+/// Who may change a pool and its owners' rows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PoolAccess {
+    /// Owner name -> PostgreSQL role whose members alone write that owner's rows.
+    /// `None`: every login may write every owner (the pool trusts every login).
+    pub owner_roles: Option<BTreeMap<String, String>>,
+    /// The role whose members alone change or delete the pool. `None` when creating:
+    /// the role that creates it.
+    pub admin_role: Option<String>,
 }
 
 /// One owner's block: an allocation, or a plan reservation.
@@ -58,6 +72,9 @@ pub struct Planned<E> {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub def: Option<PoolDef>,
+    /// The role reading (`current_user`), and whether it may change the pool.
+    pub user: String,
+    pub may_admin: bool,
     pub allocations: Vec<Block>,
     pub reservations: Vec<Reservation>,
 }

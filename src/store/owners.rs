@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::error::db;
 use super::rows::{
-    has_allocations, insert_blocks, read_blocks, read_def, read_owner, read_owner_blocks, texts,
+    check_writer, has_allocations, insert_blocks, read_blocks, read_def, read_owner,
+    read_owner_blocks, texts,
 };
 use super::session::{app_name, Tx};
 use super::{check_claim, Block, Claim, OwnerState, Planned, Snapshot, Store, StoreError};
@@ -107,9 +108,10 @@ impl Store {
         owner: &str,
         claim: &Claim,
     ) -> Result<Option<String>, StoreError> {
-        if read_def(tx.c(), pool).await?.is_none() {
+        let Some(def) = read_def(tx.c(), pool).await? else {
             return Err(StoreError::NoPool(pool.to_string()));
-        }
+        };
+        check_writer(tx.c(), &def, owner).await?;
         let row = read_owner(tx.c(), pool, owner).await?;
         let has = has_allocations(tx.c(), pool, owner).await?;
         check_claim(pool, owner, row.as_ref(), has, claim)
@@ -278,9 +280,13 @@ impl Store {
     ) -> Result<(String, Vec<Block>), StoreError> {
         self.bounded("importing the owner", async {
             let tx = self.locked(true, pool, &app_name("import", pool, Some(owner))).await?;
-            if read_def(tx.c(), pool).await?.is_none() {
+            let Some(def) = read_def(tx.c(), pool).await? else {
                 tx.rollback().await?;
                 return Err(StoreError::NoPool(pool.to_string()));
+            };
+            if let Err(e) = check_writer(tx.c(), &def, owner).await {
+                tx.rollback().await?;
+                return Err(e);
             }
             let row = read_owner(tx.c(), pool, owner).await?;
             if row.is_none() && !has_allocations(tx.c(), pool, owner).await? {

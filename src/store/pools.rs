@@ -2,7 +2,7 @@
 
 use super::error::db;
 use super::rows::{
-    block_of, name_blocks, name_rows, read_def, read_snapshot, texts, BLOCK_COLUMNS,
+    block_of, check_admin, name_blocks, name_rows, read_def, read_snapshot, texts, BLOCK_COLUMNS,
 };
 use super::session::app_name;
 use super::{PoolDef, Snapshot, Store, StoreError};
@@ -34,9 +34,26 @@ impl Store {
                 tx.rollback().await?;
                 return Err(StoreError::PoolExists(def.name.clone()));
             }
+            let row = tx
+                .c()
+                .query_one(
+                    "SELECT current_user::text, coalesce($1, current_user::text), ipam.is_member(coalesce($1, current_user::text))",
+                    &[&def.access.admin_role],
+                )
+                .await
+                .map_err(db)?;
+            if !row.get::<_, bool>(2) {
+                tx.rollback().await?;
+                return Err(StoreError::NotAdmin {
+                    pool: def.name.clone(),
+                    admin_role: row.get(1),
+                    user: row.get(0),
+                });
+            }
             tx.c().execute(
-                "INSERT INTO ipam.pools (name, cidrs, reserved, settings) VALUES ($1, $2::text[]::cidr[], $3::text[]::cidr[], $4)",
-                &[&def.name, &texts(&def.cidrs), &texts(&def.reserved), &def.settings],
+                "INSERT INTO ipam.pools (name, cidrs, reserved, settings, owner_roles, admin_role)
+                 VALUES ($1, $2::text[]::cidr[], $3::text[]::cidr[], $4, $5, coalesce($6, current_user::text))",
+                &[&def.name, &texts(&def.cidrs), &texts(&def.reserved), &def.settings, &owner_roles_json(def), &def.access.admin_role],
             )
             .await
             .map_err(db)?;
@@ -53,9 +70,19 @@ impl Store {
             let tx = self
                 .locked(true, &def.name, &app_name("update pool", &def.name, None))
                 .await?;
-            if read_def(tx.c(), &def.name).await?.is_none() {
+            let Some(old) = read_def(tx.c(), &def.name).await? else {
                 tx.rollback().await?;
                 return Err(StoreError::NoPool(def.name.clone()));
+            };
+            // The current admin changes the pool, and hands it only to a role it is in
+            // (the database would refuse the row otherwise).
+            let mut handed = old.clone();
+            handed.access.admin_role = def.access.admin_role.clone().or(old.access.admin_role.clone());
+            for d in [&old, &handed] {
+                if let Err(e) = check_admin(tx.c(), d).await {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
             }
             let rows = tx
                 .c()
@@ -83,8 +110,10 @@ impl Store {
                 )));
             }
             tx.c().execute(
-                "UPDATE ipam.pools SET cidrs = $2::text[]::cidr[], reserved = $3::text[]::cidr[], settings = $4, updated_at = pg_catalog.now() WHERE name = $1",
-                &[&def.name, &texts(&def.cidrs), &texts(&def.reserved), &def.settings],
+                "UPDATE ipam.pools SET cidrs = $2::text[]::cidr[], reserved = $3::text[]::cidr[], settings = $4,
+                        owner_roles = $5, admin_role = coalesce($6, admin_role), updated_at = pg_catalog.now()
+                  WHERE name = $1",
+                &[&def.name, &texts(&def.cidrs), &texts(&def.reserved), &def.settings, &owner_roles_json(def), &def.access.admin_role],
             )
             .await
             .map_err(db)?;
@@ -98,6 +127,12 @@ impl Store {
     pub async fn delete_pool(&self, pool: &str) -> Result<(), StoreError> {
         self.bounded("deleting the pool", async {
             let tx = self.locked(true, pool, &app_name("delete pool", pool, None)).await?;
+            if let Some(def) = read_def(tx.c(), pool).await? {
+                if let Err(e) = check_admin(tx.c(), &def).await {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            }
             let snap = read_snapshot(tx.c(), pool).await?;
             if !snap.allocations.is_empty() {
                 tx.rollback().await?;
@@ -117,4 +152,15 @@ impl Store {
         })
         .await
     }
+}
+
+/// `owner_roles` as the database keeps it.
+fn owner_roles_json(def: &PoolDef) -> Option<serde_json::Value> {
+    def.access.owner_roles.as_ref().map(|m| {
+        serde_json::Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect(),
+        )
+    })
 }

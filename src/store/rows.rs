@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use tokio_postgres::Client;
 
 use super::error::{chain, db};
-use super::{Block, OwnerRow, PoolDef, Reservation, Snapshot, StoreError};
+use super::{Block, OwnerRow, PoolAccess, PoolDef, Reservation, Snapshot, StoreError};
 
 pub(super) fn parse_net(s: &str) -> Result<IpNet, StoreError> {
     s.parse()
@@ -46,20 +46,90 @@ pub(super) fn block_of(
 pub(super) async fn read_def(tx: &Client, pool: &str) -> Result<Option<PoolDef>, StoreError> {
     let row = tx
         .query_opt(
-            "SELECT name, cidrs::text[], reserved::text[], settings FROM ipam.pools WHERE name = $1",
+            "SELECT name, cidrs::text[], reserved::text[], settings, owner_roles, admin_role
+               FROM ipam.pools WHERE name = $1",
             &[&pool],
         )
         .await
         .map_err(db)?;
     row.map(|r| {
+        let owner_roles: Option<serde_json::Value> = r.get(4);
+        let owner_roles = owner_roles
+            .map(serde_json::from_value::<BTreeMap<String, String>>)
+            .transpose()
+            .map_err(|e| StoreError::Db(format!("unreadable owner_roles of pool {pool:?}: {e}")))?;
         Ok(PoolDef {
             name: r.get(0),
             cidrs: nets(&r.get::<_, Vec<String>>(1))?,
             reserved: nets(&r.get::<_, Vec<String>>(2))?,
             settings: r.get(3),
+            access: PoolAccess {
+                owner_roles,
+                admin_role: Some(r.get(5)),
+            },
         })
     })
     .transpose()
+}
+
+/// Who the session is, and whether it may change `pool` (false when there is none).
+pub(super) async fn read_admin(tx: &Client, pool: &str) -> Result<(String, bool), StoreError> {
+    let row = tx
+        .query_one("SELECT current_user::text, ipam.may_admin($1)", &[&pool])
+        .await
+        .map_err(db)?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// Refuses, naming the roles, when the session is not a member of `def`'s
+/// `admin_role` (the stored one, or one the change would hand the pool to).
+pub(super) async fn check_admin(tx: &Client, def: &PoolDef) -> Result<(), StoreError> {
+    let Some(role) = &def.access.admin_role else {
+        return Ok(());
+    };
+    let row = tx
+        .query_one("SELECT current_user::text, ipam.is_member($1)", &[role])
+        .await
+        .map_err(db)?;
+    if row.get(1) {
+        return Ok(());
+    }
+    Err(StoreError::NotAdmin {
+        pool: def.name.clone(),
+        admin_role: role.clone(),
+        user: row.get(0),
+    })
+}
+
+/// Refuses, naming the pool, owner and roles, when the session may not write `owner`'s
+/// rows in `def`'s pool.
+pub(super) async fn check_writer(
+    tx: &Client,
+    def: &PoolDef,
+    owner: &str,
+) -> Result<(), StoreError> {
+    let Some(roles) = &def.access.owner_roles else {
+        return Ok(());
+    };
+    let Some(role) = roles.get(owner) else {
+        return Err(StoreError::OwnerNotListed {
+            pool: def.name.clone(),
+            owner: owner.to_string(),
+        });
+    };
+    let row = tx
+        .query_one("SELECT current_user::text, ipam.is_member($1)", &[role])
+        .await
+        .map_err(db)?;
+    if row.get(1) {
+        return Ok(());
+    }
+    Err(StoreError::NotOwnerRole {
+        pool: def.name.clone(),
+        owner: owner.to_string(),
+        role: role.clone(),
+        user: row.get(0),
+    })
 }
 
 pub(super) async fn read_snapshot(tx: &Client, pool: &str) -> Result<Snapshot, StoreError> {
@@ -137,8 +207,11 @@ pub(super) async fn read_blocks(
         )
         .await
         .map_err(db)?;
+    let (user, may_admin) = read_admin(tx, pool).await?;
     let mut snap = Snapshot {
         def,
+        user,
+        may_admin,
         ..Default::default()
     };
     for r in &rows {

@@ -345,6 +345,29 @@ impl Cluster {
         )
     }
 
+    /// The key=value connection string of a database, as another role.
+    pub fn url_as(&self, db: &str, user: &str, password: &str) -> String {
+        self.url(db)
+            .replace(&format!("user={OWNER} "), &format!("user={user} "))
+            .replace(OWNER_PASSWORD, password)
+    }
+
+    /// Runs SQL as `user`: whether it succeeded, its output and its errors.
+    pub fn psql_role(
+        &self,
+        user: &str,
+        password: &str,
+        db: &str,
+        sql: &str,
+    ) -> (bool, String, String) {
+        let out = self.psql_command(user, password, db, sql).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// The same as a URL (the socket directory percent-encoded as the host).
     pub fn url_form(&self, db: &str) -> String {
         let host: String = self.socket_dir.display().to_string().replace('/', "%2F");

@@ -25,13 +25,19 @@ impl std::ops::Deref for Shared {
 
 impl Shared {
     pub fn new(db: &str, body: &str) -> Shared {
-        Shared::at(cluster().url(db), body)
+        Shared::at(cluster().url(db), body, OWNER_PASSWORD)
     }
 
-    fn at(url: String, body: &str) -> Shared {
+    /// A working directory whose provider connects as `user`.
+    pub fn as_role(db: &str, user: &str, password: &str, body: &str) -> Shared {
+        Shared::at(cluster().url_as(db, user, password), body, password)
+    }
+
+    fn at(url: String, body: &str, password: &str) -> Shared {
         let w = Workdir::new(body)
             .with_env("IPAM_DATABASE_URL", &url)
-            .with_secret(OWNER_PASSWORD);
+            .with_secret(OWNER_PASSWORD)
+            .with_secret(password);
         Shared { w, url }
     }
 
@@ -104,7 +110,7 @@ impl Shared {
     /// Another checkout of the same state (a pull request's branch in CI): a new
     /// directory with a copy of this one's state file and its own configuration.
     pub fn branch(&self, body: &str) -> Shared {
-        let b = Shared::at(self.url.clone(), body);
+        let b = Shared::at(self.url.clone(), body, OWNER_PASSWORD);
         let state = self.w.read("terraform.tfstate");
         b.w.write("terraform.tfstate", &String::from_utf8(state).unwrap());
         b

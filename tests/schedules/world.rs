@@ -126,6 +126,7 @@ impl World {
             cidrs: vec![net(POOL_CIDR)],
             reserved: vec![],
             settings: serde_json::json!({}),
+            access: Default::default(),
         };
         ctx.block_on(store.create_pool(&def)).unwrap().unwrap();
         let dirs = (0..STATES)
@@ -464,6 +465,7 @@ impl World {
                     cidrs: self.cidrs.clone(),
                     reserved: reserved.clone(),
                     settings: serde_json::json!({}),
+                    access: Default::default(),
                 };
                 let store = self.store();
                 match self.ctx.block_on(store.update_pool(&def)).unwrap() {
@@ -492,6 +494,7 @@ impl World {
                     } else {
                         serde_json::json!({})
                     },
+                    access: Default::default(),
                 };
                 let store = self.store();
                 match self.ctx.block_on(store.update_pool(&def)).unwrap() {

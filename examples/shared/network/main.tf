@@ -17,6 +17,11 @@ resource "ipam_shared_pool" "corp" {
 
   min_prefix_length = 12
   max_prefix_length = 24
+
+  # Who may allocate: owner -> PostgreSQL role. Only the owners listed allocate, and
+  # only members of an owner's role write its allocations (row-level security). Unset,
+  # the pool trusts every login that can connect.
+  # owner_roles = { team-a = "team_a", team-b = "team_b" }
 }
 
 output "utilization" {
