@@ -297,6 +297,136 @@ resource "ipam_pool" "v6" {{
     assert!(html.contains(">added</span>") && html.contains(">removed</span>"));
 }
 
+/// `report --database`: a shared pool drawn straight from PostgreSQL, as a role that
+/// may only connect: two owners in two states, and an unapplied plan's reservation,
+/// which no single state holds. The page renders in Chromium with no console message.
+#[test]
+fn report_from_the_database_draws_every_owner_and_reservation() {
+    let c = common::pg::cluster();
+    let db = c.new_database("report_db");
+    let url = c.url(&db);
+    let state = |body: &str| Workdir::new(body).with_env("IPAM_DATABASE_URL", &url);
+    let owner = |name: &str, allocations: &str| {
+        format!(
+            r#"
+resource "ipam_shared_allocations" "mine" {{
+  pool        = "corp"
+  owner       = "{name}"
+  allocations = {{ {allocations} }}
+}}
+"#
+        )
+    };
+    state(
+        r#"
+resource "ipam_shared_pool" "corp" {
+  name     = "corp"
+  cidrs    = ["10.0.0.0/16"]
+  reserved = ["10.0.255.0/24"]
+}
+"#,
+    )
+    .apply();
+    let a = state(&owner(
+        "team-a",
+        "web = { prefix_length = 24 }, api = { prefix_length = 22, grow_to = 20 }",
+    ));
+    a.apply();
+    let b = state(&owner(
+        "team-b",
+        "db = { prefix_length = 20, description = \"databases\" }",
+    ));
+    b.apply();
+    // Team B's open pull request: a plan that reserves a block, never applied.
+    b.config(&owner(
+        "team-b",
+        "db = { prefix_length = 20, description = \"databases\" }, cache = { prefix_length = 23 }",
+    ));
+    let planned = common::cidrs(&common::planned(
+        &b.plan_json(&[]),
+        "ipam_shared_allocations.mine",
+    ));
+    let reserved: ipnet::IpNet = planned["cache"].parse().unwrap();
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for (owner, w) in [("team-a", &a), ("team-b", &b)] {
+        for (n, cidr) in common::cidrs(&w.resource("ipam_shared_allocations.mine")) {
+            blocks.push((format!("{owner}/{n}"), cidr));
+        }
+    }
+    assert_eq!(blocks.len(), 3);
+
+    // A read-only login: CONNECT, nothing else.
+    c.psql_super(
+        "postgres",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditor') THEN
+           CREATE ROLE auditor LOGIN PASSWORD 'auditor-Pa55'; END IF; END $$;",
+    );
+    c.psql_super(&db, &format!("GRANT CONNECT ON DATABASE {db} TO auditor"));
+    let as_auditor = c.url_as(&db, "auditor", "auditor-Pa55");
+    let html = report(&["--database", &as_auditor, "--pool", "corp"], "");
+    for (name, cidr) in &blocks {
+        let attrs = format!(r#"data-name="{name}" data-cidr="{cidr}""#);
+        assert!(html.contains(&attrs), "{attrs} missing");
+    }
+    // The reservation is held space, and team A's growth room too.
+    assert!(
+        html.contains(&format!("<title>held {reserved}</title>")),
+        "{html}"
+    );
+    assert!(!html.contains("auditor-Pa55"));
+    let page = a.path().join("db.html");
+    std::fs::write(&page, &html).unwrap();
+    let browser = load(&page, &["--dump-dom"]);
+    assert!(
+        console_lines(&browser).is_empty(),
+        "console:\n{}",
+        browser.stderr
+    );
+    for (name, cidr) in &blocks {
+        let attrs = format!(r#"data-name="{name}" data-cidr="{cidr}""#);
+        assert!(browser.stdout.contains(&attrs), "{attrs} not in the DOM");
+    }
+    // The same through IPAM_DATABASE_URL, as Markdown.
+    let out = Command::new(env!("CARGO_BIN_EXE_terraform-provider-ipam"))
+        .args(["report", "--format", "markdown", "--pool", "corp"])
+        .env("IPAM_DATABASE_URL", &as_auditor)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("| 10.0.0.0/16 | 3 |"), "{md}");
+    // A pool that is not there, and a database that is not there: one line each.
+    for (args, want) in [
+        (
+            vec!["--database", as_auditor.as_str(), "--pool", "nope"],
+            "no pool named \"nope\"",
+        ),
+        (
+            vec![
+                "--database",
+                "host=/nonexistent dbname=x user=u password=secret-Pa55 connect_timeout=2",
+                "--pool",
+                "corp",
+            ],
+            "could not connect",
+        ),
+    ] {
+        let (code, out, err) = run_report(&args, "");
+        assert_eq!(code, Some(1), "{err}");
+        assert!(out.is_empty());
+        assert!(err.contains(want), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            !err.contains("secret-Pa55") && !err.contains("auditor-Pa55"),
+            "{err}"
+        );
+    }
+}
+
 /// The shared ledger: a shared pool and two owners in one state, and the data source
 /// that reads every owner's blocks. Both maps show both owners' blocks.
 #[test]

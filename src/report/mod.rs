@@ -1,14 +1,19 @@
 //! The address-plan report: `terraform-provider-ipam report [--format html|svg|markdown]
-//! [FILE]` reads `terraform show -json` (a state or a saved plan) and draws every pool.
+//! [FILE]` reads `terraform show -json` (a state or a saved plan) and draws every pool;
+//! `report --database URL --pool NAME` draws a shared pool straight from PostgreSQL,
+//! every owner's blocks and live reservations, which no single state holds.
 //!
 //! It stands beside the provider, not on it: it reads Terraform's JSON output format
-//! with its own serde types (`model.rs`), uses the allocator's CIDR code for free space
-//! and counts, and knows nothing of the plugin protocol.
+//! with its own serde types (`model.rs`), reads the shared ledger through the store,
+//! uses the allocator's CIDR code for free space and counts, and knows nothing of the
+//! plugin protocol.
 //!
 //! - `model.rs`: the JSON types, and pools before and after a plan.
+//! - `database.rs`: a shared pool as the database has it.
 //! - `hilbert.rs`: the Hilbert layout that keeps every CIDR block one rectangle.
 //! - `render.rs`: the HTML page, the SVG maps and the Markdown summary.
 
+pub mod database;
 pub mod hilbert;
 pub mod model;
 pub mod render;
@@ -50,61 +55,109 @@ pub enum Format {
 /// assert!(render("{", Format::Markdown).is_err());
 /// ```
 pub fn render(json: &str, format: Format) -> Result<String, ReportError> {
-    let pools = model::read(json)?;
-    Ok(match format {
-        Format::Html => render::html(&pools),
-        Format::Svg => render::svg(&pools),
-        Format::Markdown => render::markdown(&pools),
-    })
+    Ok(draw(&model::read(json)?, format))
 }
 
-const USAGE: &str = "usage: terraform-provider-ipam report [--format html|svg|markdown] [FILE]\n  reads `terraform show -json` output (a state or a saved plan) from FILE or stdin";
+fn draw(pools: &[model::PoolReport], format: Format) -> String {
+    match format {
+        Format::Html => render::html(pools),
+        Format::Svg => render::svg(pools),
+        Format::Markdown => render::markdown(pools),
+    }
+}
 
-fn parse_args(args: &[String]) -> Result<(Format, Option<String>), ReportError> {
-    let mut format = Format::Html;
-    let mut file = None;
+const USAGE: &str = "usage: terraform-provider-ipam report [--format html|svg|markdown] [FILE]
+       terraform-provider-ipam report [--format ...] [--database URL] --pool NAME
+  reads `terraform show -json` output (a state or a saved plan) from FILE or stdin,
+  or, with --pool, a shared pool from the database (--database, or IPAM_DATABASE_URL
+  as the provider reads it; a read-only role is enough)";
+
+/// What to draw, from the command line.
+#[derive(Debug, PartialEq)]
+struct Args {
+    format: Format,
+    /// `None`: stdin.
+    file: Option<String>,
+    database: Option<String>,
+    pool: Option<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, ReportError> {
+    let usage = |what: String| ReportError::Usage(format!("{what}\n{USAGE}"));
+    let mut parsed = Args {
+        format: Format::Html,
+        file: None,
+        database: None,
+        pool: None,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let value = match a.as_str() {
-            "--format" | "-f" => Some(
-                it.next()
-                    .ok_or_else(|| ReportError::Usage(format!("--format needs a value\n{USAGE}")))?
-                    .as_str(),
-            ),
-            s if s.starts_with("--format=") => Some(&s["--format=".len()..]),
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| usage(format!("{flag} needs a value")))
+        };
+        match flag {
+            "--format" | "-f" => {
+                parsed.format = match value()?.as_str() {
+                    "html" => Format::Html,
+                    "svg" => Format::Svg,
+                    "markdown" | "md" => Format::Markdown,
+                    other => {
+                        return Err(usage(format!(
+                            "unknown format {other:?}: use html, svg or markdown"
+                        )))
+                    }
+                }
+            }
+            "--database" => parsed.database = Some(value()?),
+            "--pool" => parsed.pool = Some(value()?),
             "-h" | "--help" => return Err(ReportError::Usage(USAGE.into())),
             s if s.starts_with('-') && s != "-" => {
-                return Err(ReportError::Usage(format!("unknown flag {s:?}\n{USAGE}")))
+                return Err(usage(format!("unknown flag {s:?}")))
             }
             s => {
-                if file.replace(s.to_string()).is_some() {
-                    return Err(ReportError::Usage(format!(
-                        "one input file at most\n{USAGE}"
-                    )));
+                if parsed.file.replace(s.to_string()).is_some() {
+                    return Err(usage("one input file at most".into()));
                 }
-                None
             }
-        };
-        if let Some(v) = value {
-            format = match v {
-                "html" => Format::Html,
-                "svg" => Format::Svg,
-                "markdown" | "md" => Format::Markdown,
-                other => {
-                    return Err(ReportError::Usage(format!(
-                        "unknown format {other:?}: use html, svg or markdown\n{USAGE}"
-                    )))
-                }
-            };
         }
     }
-    Ok((format, file.filter(|f| f != "-")))
+    parsed.file = parsed.file.filter(|f| f != "-");
+    match (&parsed.pool, &parsed.database, &parsed.file) {
+        (None, Some(_), _) => Err(usage("--database needs --pool NAME".into())),
+        (Some(_), _, Some(f)) => Err(usage(format!(
+            "--pool reads the database, not {f:?}: give one or the other"
+        ))),
+        _ => Ok(parsed),
+    }
 }
 
 /// The `report` subcommand: writes the report to stdout; returns the exit code.
 pub fn cli(args: &[String]) -> i32 {
     let run = || -> Result<String, ReportError> {
-        let (format, file) = parse_args(args)?;
+        let Args {
+            format,
+            file,
+            database,
+            pool,
+        } = parse_args(args)?;
+        if let Some(pool) = pool {
+            let url = database
+                .or_else(|| std::env::var("IPAM_DATABASE_URL").ok().filter(|u| !u.is_empty()))
+                .ok_or_else(|| {
+                    ReportError::Usage(format!(
+                        "--pool reads the database: give --database URL or set IPAM_DATABASE_URL\n{USAGE}"
+                    ))
+                })?;
+            let report = database::read(&url, &pool)?;
+            return Ok(draw(&[report], format));
+        }
         let mut input = String::new();
         match &file {
             Some(path) => {
@@ -248,19 +301,38 @@ mod tests {
     #[test]
     fn arguments() {
         let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(a(&[]).unwrap(), (Format::Html, None));
+        let file = |format, file: Option<&str>| Args {
+            format,
+            file: file.map(str::to_string),
+            database: None,
+            pool: None,
+        };
+        assert_eq!(a(&[]).unwrap(), file(Format::Html, None));
         assert_eq!(
             a(&["--format", "svg", "x.json"]).unwrap(),
-            (Format::Svg, Some("x.json".into()))
+            file(Format::Svg, Some("x.json"))
         );
         assert_eq!(
             a(&["--format=markdown", "-"]).unwrap(),
-            (Format::Markdown, None)
+            file(Format::Markdown, None)
         );
-        assert!(matches!(
-            a(&["--format", "pdf"]),
-            Err(ReportError::Usage(_))
-        ));
-        assert!(matches!(a(&["a", "b"]), Err(ReportError::Usage(_))));
+        assert_eq!(
+            a(&["--database=postgresql://x/y", "--pool", "corp"]).unwrap(),
+            Args {
+                format: Format::Html,
+                file: None,
+                database: Some("postgresql://x/y".into()),
+                pool: Some("corp".into()),
+            }
+        );
+        for bad in [
+            &["--format", "pdf"][..],
+            &["a", "b"],
+            &["--database", "postgresql://x/y"],
+            &["--pool", "corp", "state.json"],
+            &["--pool"],
+        ] {
+            assert!(matches!(a(bad), Err(ReportError::Usage(_))), "{bad:?}");
+        }
     }
 }

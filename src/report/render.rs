@@ -140,7 +140,9 @@ impl MapWriter<'_> {
         let fill = if status == Status::Removed {
             "none".to_string()
         } else {
-            format!("hsl({},55%,62%)", hue(name))
+            // A shared pool's `owner/name` entries take their owner's colour.
+            let owner = name.split_once('/').map_or(name, |(o, _)| o);
+            format!("hsl({},55%,62%)", hue(owner))
         };
         let mut title = format!("{name}\n{} ({} addresses)", a.cidr, size(&a.cidr));
         if let Some(d) = &a.description {
