@@ -26,6 +26,9 @@
 //! - [`store`]: beside the allocator, below the provider: the shared ledger in
 //!   PostgreSQL (connection and TLS, versioned migrations, the locked plan and apply
 //!   transactions, owners' claims, the exclusion constraint). No Terraform types.
+//! - [`discover`]: on the side, the `discover` subcommand: the address ranges of
+//!   other providers' resources in `terraform show -json` of many states, nested into
+//!   pools by containment, conflicts named, written as HCL that adopts them.
 //! - [`report`]: on the side, the `report` subcommand: reads `terraform show -json`
 //!   with its own serde types and draws every pool (HTML, SVG, Markdown) on a Hilbert
 //!   layout, with the allocator's CIDR code. It knows nothing of the protocol.
@@ -35,6 +38,7 @@
 //! caller, so tests bind their own.
 
 pub mod alloc;
+pub mod discover;
 pub mod provider;
 pub mod report;
 pub mod store;

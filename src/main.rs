@@ -8,12 +8,16 @@ fn main() {
             return;
         }
         Some("--help" | "-h") => {
-            println!("terraform-provider-ipam {}: a Terraform plugin; Terraform starts it. Flags: --version, --debug\n  terraform-provider-ipam report [--format html|svg|markdown] [FILE]: draws the pools of `terraform show -json` output\n  terraform-provider-ipam schema: prints the shared ledger's migration SQL, for a DBA to run once on a managed database", env!("CARGO_PKG_VERSION"));
+            println!("terraform-provider-ipam {}: a Terraform plugin; Terraform starts it. Flags: --version, --debug\n  terraform-provider-ipam report [--format html|svg|markdown] [FILE]: draws the pools of `terraform show -json` output\n  terraform-provider-ipam discover [--pool-cidr CIDR]... [--format hcl|markdown|json] FILE...: finds the address ranges of existing states and writes the configuration that adopts them\n  terraform-provider-ipam report --pool NAME [--database URL]: draws a shared pool from the database\n  terraform-provider-ipam schema: prints the shared ledger's migration SQL, for a DBA to run once on a managed database", env!("CARGO_PKG_VERSION"));
             return;
         }
         Some("report") => {
             let args: Vec<String> = std::env::args().skip(2).collect();
             std::process::exit(ipam::report::cli(&args));
+        }
+        Some("discover") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            std::process::exit(ipam::discover::cli(&args));
         }
         Some("schema") => {
             print!("{}", ipam::store::schema_sql());
@@ -21,7 +25,7 @@ fn main() {
         }
         Some("--debug") | None => {}
         Some(other) => {
-            eprintln!("unknown argument {other:?}; flags: --version, --debug; subcommands: report, schema");
+            eprintln!("unknown argument {other:?}; flags: --version, --debug; subcommands: discover, report, schema");
             std::process::exit(2);
         }
     }

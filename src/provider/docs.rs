@@ -142,7 +142,9 @@ the [shared ledger guide](guides/shared-ledger.md).
 
 To see a plan before you apply it, `terraform-provider-ipam report` draws every pool of
 `terraform show -json` (a state or a saved plan) as an HTML page, an SVG or a Markdown
-pull-request comment: see the [report guide](guides/report.md).
+pull-request comment: see the [report guide](guides/report.md). To adopt the ranges your
+states already hold, `terraform-provider-ipam discover` finds them in `terraform show
+-json` and writes the pools that pin them: see the [adoption guide](guides/adopt.md).
 
 Placement: new and changed requests go largest first, then by name, into the tightest
 free block (`strategy = "best_fit"`), or the lowest (`lowest`) or highest (`highest`) one.
