@@ -38,6 +38,7 @@
 //! caller, so tests bind their own.
 
 pub mod alloc;
+pub mod cli;
 pub mod discover;
 pub mod provider;
 pub mod report;

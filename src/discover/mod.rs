@@ -20,6 +20,7 @@ use ipnet::IpNet;
 use serde_json::Value as Json;
 
 use crate::alloc;
+use crate::cli::{Flags, Item};
 use sources::Attr;
 
 /// The exit status when the ranges conflict.
@@ -176,21 +177,18 @@ fn parse_args(args: &[String]) -> Result<Args, DiscoverError> {
         pool_cidrs: Vec::new(),
         files: Vec::new(),
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
+    let mut flags = Flags::new(args);
+    while let Some(item) = flags.next() {
+        let (flag, inline) = match item {
+            Item::Positional(file) => {
+                parsed.files.push(file);
+                continue;
+            }
+            Item::Flag { name, inline } => (name, inline),
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| usage(format!("{flag} needs a value")))
-        };
-        match flag {
+        match flag.as_str() {
             "--format" | "-f" => {
-                parsed.format = match value()?.as_str() {
+                parsed.format = match flags.value(&flag, inline).map_err(usage)?.as_str() {
                     "hcl" => Format::Hcl,
                     "markdown" | "md" => Format::Markdown,
                     "json" => Format::Json,
@@ -202,15 +200,12 @@ fn parse_args(args: &[String]) -> Result<Args, DiscoverError> {
                 }
             }
             "--pool-cidr" => {
-                let v = value()?;
+                let v = flags.value(&flag, inline).map_err(usage)?;
                 let net = alloc::parse_cidr(&v).map_err(|e| usage(format!("--pool-cidr: {e}")))?;
                 parsed.pool_cidrs.push(net);
             }
             "-h" | "--help" => return Err(DiscoverError::Usage(USAGE.into())),
-            s if s.starts_with('-') && s != "-" => {
-                return Err(usage(format!("unknown flag {s:?}")))
-            }
-            s => parsed.files.push(s.to_string()),
+            other => return Err(usage(format!("unknown flag {other:?}"))),
         }
     }
     if parsed.files.is_empty() {

@@ -22,6 +22,8 @@ use std::io::Read;
 
 use thiserror::Error;
 
+use crate::cli::{Flags, Item};
+
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error("{0}")]
@@ -90,19 +92,19 @@ fn parse_args(args: &[String]) -> Result<Args, ReportError> {
         database: None,
         pool: None,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
+    let mut flags = Flags::new(args);
+    while let Some(item) = flags.next() {
+        let (flag, inline) = match item {
+            Item::Positional(file) => {
+                if parsed.file.replace(file).is_some() {
+                    return Err(usage("one input file at most".into()));
+                }
+                continue;
+            }
+            Item::Flag { name, inline } => (name, inline),
         };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| usage(format!("{flag} needs a value")))
-        };
-        match flag {
+        let mut value = || flags.value(&flag, inline.clone()).map_err(usage);
+        match flag.as_str() {
             "--format" | "-f" => {
                 parsed.format = match value()?.as_str() {
                     "html" => Format::Html,
@@ -118,14 +120,7 @@ fn parse_args(args: &[String]) -> Result<Args, ReportError> {
             "--database" => parsed.database = Some(value()?),
             "--pool" => parsed.pool = Some(value()?),
             "-h" | "--help" => return Err(ReportError::Usage(USAGE.into())),
-            s if s.starts_with('-') && s != "-" => {
-                return Err(usage(format!("unknown flag {s:?}")))
-            }
-            s => {
-                if parsed.file.replace(s.to_string()).is_some() {
-                    return Err(usage("one input file at most".into()));
-                }
-            }
+            other => return Err(usage(format!("unknown flag {other:?}"))),
         }
     }
     parsed.file = parsed.file.filter(|f| f != "-");

@@ -81,23 +81,30 @@ pub(super) async fn read_admin(tx: &Client, pool: &str) -> Result<(String, bool)
     Ok((row.get(0), row.get(1)))
 }
 
+/// The session's role, and whether it is a member of `role` (false for a role that
+/// does not exist).
+async fn membership(tx: &Client, role: &str) -> Result<(String, bool), StoreError> {
+    let row = tx
+        .query_one("SELECT current_user::text, ipam.is_member($1)", &[&role])
+        .await
+        .map_err(db)?;
+    Ok((row.get(0), row.get(1)))
+}
+
 /// Refuses, naming the roles, when the session is not a member of `def`'s
 /// `admin_role` (the stored one, or one the change would hand the pool to).
 pub(super) async fn check_admin(tx: &Client, def: &PoolDef) -> Result<(), StoreError> {
     let Some(role) = &def.access.admin_role else {
         return Ok(());
     };
-    let row = tx
-        .query_one("SELECT current_user::text, ipam.is_member($1)", &[role])
-        .await
-        .map_err(db)?;
-    if row.get(1) {
+    let (user, member) = membership(tx, role).await?;
+    if member {
         return Ok(());
     }
     Err(StoreError::NotAdmin {
         pool: def.name.clone(),
         admin_role: role.clone(),
-        user: row.get(0),
+        user,
     })
 }
 
@@ -117,18 +124,15 @@ pub(super) async fn check_writer(
             owner: owner.to_string(),
         });
     };
-    let row = tx
-        .query_one("SELECT current_user::text, ipam.is_member($1)", &[role])
-        .await
-        .map_err(db)?;
-    if row.get(1) {
+    let (user, member) = membership(tx, role).await?;
+    if member {
         return Ok(());
     }
     Err(StoreError::NotOwnerRole {
         pool: def.name.clone(),
         owner: owner.to_string(),
         role: role.clone(),
-        user: row.get(0),
+        user,
     })
 }
 
