@@ -149,6 +149,20 @@ fn each_team_writes_only_its_own_slice() {
         err.contains("Owner not allowed in this shared pool"),
         "{err}"
     );
+    // Nor can it take team A's owner by importing it (which would move its claim).
+    let thief = as_role(TEAM_C, &db, &owner("team-a"));
+    let out = thief.tf(&[
+        "import",
+        "-no-color",
+        "ipam_shared_allocations.mine",
+        "corp/team-a",
+    ]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        flat(&out.stderr).contains("Not a member of the owner's role"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(ledger(&db), before);
 
     // ...but every role may read the whole plan (the data source, the report).
