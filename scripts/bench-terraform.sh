@@ -9,21 +9,7 @@
 #   scripts/bench-terraform.sh functions  # 1, 200 and 1,000 provider function calls in one
 #                                         # plan vs Terraform's built-in cidrsubnet
 set -e
-cd "$(dirname "$0")/.."
-root=$PWD
-tf=$(./scripts/setup-terraform.sh)
-cargo build --release --locked --quiet
-work=$(mktemp -d "${TMPDIR:-/tmp}/ipam-bench-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cat > "$work/cli.tfrc" <<CONFIG
-provider_installation {
-  dev_overrides {
-    "ipam-rs/ipam" = "$root/target/release"
-  }
-  direct {}
-}
-CONFIG
-export TF_CLI_CONFIG_FILE="$work/cli.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+. "$(dirname "$0")/dev-terraform.sh"
 header='terraform {
   required_providers {
     ipam = { source = "ipam-rs/ipam" }

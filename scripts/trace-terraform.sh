@@ -8,21 +8,7 @@
 # walks, state). Not a test: it prints figures.
 #   scripts/trace-terraform.sh [N...]     # default: 1000 5000
 set -e
-cd "$(dirname "$0")/.."
-root=$PWD
-tf=$(./scripts/setup-terraform.sh)
-cargo build --release --locked --quiet
-work=$(mktemp -d "${TMPDIR:-/tmp}/ipam-trace-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cat > "$work/cli.tfrc" <<CONFIG
-provider_installation {
-  dev_overrides {
-    "ipam-rs/ipam" = "$root/target/release"
-  }
-  direct {}
-}
-CONFIG
-export TF_CLI_CONFIG_FILE="$work/cli.tfrc" CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
+. "$(dirname "$0")/dev-terraform.sh"
 echo "Terraform: $("$tf" version | head -n 1); $(nproc) cores"
 for n in ${*:-1000 5000}; do
   dir="$work/pool-$n"

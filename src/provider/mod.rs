@@ -16,6 +16,7 @@ pub mod pool_args;
 pub mod shared_allocations;
 pub mod shared_pool;
 pub mod shared_pool_data;
+pub mod shared_state;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of,
 use super::figures;
 use super::hold;
 use super::ledger::{self, growable, ledger_of};
-use super::pool_args::{argument_attributes, PoolArgs, ARGUMENTS};
+use super::pool_args::{argument_attributes, ImportId, PoolArgs, ARGUMENTS};
 use crate::alloc::{self, AllocError, Family, Outcome, Pool, Prior, Request};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{
@@ -272,40 +272,6 @@ impl Resource for PoolResource {
     }
 }
 
-/// A JSON import ID: the pool's arguments as configuration writes them, and its
-/// allocations, each a CIDR or `{"cidr": ..., "description": ...}`.
-#[derive(serde::Deserialize)]
-struct ImportId {
-    #[serde(flatten)]
-    arguments: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    allocations: BTreeMap<String, ImportedEntry>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-enum ImportedEntry {
-    Cidr(String),
-    Described {
-        cidr: String,
-        description: Option<String>,
-    },
-}
-
-impl ImportedEntry {
-    fn cidr(&self) -> &str {
-        match self {
-            ImportedEntry::Cidr(c) | ImportedEntry::Described { cidr: c, .. } => c,
-        }
-    }
-    fn description(&self) -> Option<&str> {
-        match self {
-            ImportedEntry::Cidr(_) => None,
-            ImportedEntry::Described { description, .. } => description.as_deref(),
-        }
-    }
-}
-
 fn drift_warning(name: &str, what: &str) -> Diagnostic {
     Diagnostic::warning(
         "Invalid allocation in state",
@@ -504,18 +470,24 @@ mod tests {
         crate::tfplugin::value::convert_json(&serde_json::from_str(body).unwrap(), &ty, "").unwrap()
     }
 
-    /// Plans and applies `body` on top of `prior`; returns the new state.
-    fn apply(prior: &Value, body: &str) -> Value {
+    /// Plans `body` on top of `prior`.
+    fn plan(prior: &Value, body: &str) -> PlanResponse {
         let config = config(body);
-        let plan = PoolResource.plan(
+        PoolResource.plan(
             PlanRequest {
                 prior: prior.clone(),
                 proposed: config.clone(),
-                config: config.clone(),
+                config,
                 prior_private: vec![],
             },
             &Context::unconfigured(),
-        );
+        )
+    }
+
+    /// Plans and applies `body` on top of `prior`; returns the new state.
+    fn apply(prior: &Value, body: &str) -> Value {
+        let config = config(body);
+        let plan = plan(prior, body);
         assert!(
             plan.diagnostics
                 .iter()
@@ -557,16 +529,7 @@ mod tests {
             assert_eq!(back, state, "{body}\n{text}");
             assert_eq!(to_msgpack(&back, &ty), bytes, "{body}");
             // And a plan on that state, with the same configuration, is the same value.
-            let cfg = config(body);
-            let again = PoolResource.plan(
-                PlanRequest {
-                    prior: back.clone(),
-                    proposed: cfg.clone(),
-                    config: cfg,
-                    prior_private: vec![],
-                },
-                &Context::unconfigured(),
-            );
+            let again = plan(&back, body);
             assert_eq!(
                 again.planned, back,
                 "{body}: the plan after the round trip differs"
@@ -597,17 +560,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(back, state);
-        let cfg = config(without_b);
-        let again = PoolResource.plan(
-            PlanRequest {
-                prior: back.clone(),
-                proposed: cfg.clone(),
-                config: cfg,
-                prior_private: vec![],
-            },
-            &Context::unconfigured(),
-        );
-        assert_eq!(again.planned, back);
+        assert_eq!(plan(&back, without_b).planned, back);
     }
 
     /// The JSON import ID: an entry is a CIDR or an object with a description; any

@@ -1,8 +1,10 @@
 //! The arguments every pool has, whether its ledger lives in the state (`ipam_pool`)
 //! or in PostgreSQL (`ipam_shared_pool` and its data source): their attributes (one
 //! description each, so the docs of both say the same) and their reading from a
-//! configuration or a state, with diagnostics at the exact attribute.
+//! configuration or a state, with diagnostics at the exact attribute; and an
+//! `ipam_pool` import ID written as JSON.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -233,6 +235,40 @@ impl Reader {
                 })
                 .ok(),
             _ => None,
+        }
+    }
+}
+
+/// A JSON import ID: the pool's arguments as configuration writes them, and its
+/// allocations, each a CIDR or `{"cidr": ..., "description": ...}`.
+#[derive(serde::Deserialize)]
+pub struct ImportId {
+    #[serde(flatten)]
+    pub arguments: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub allocations: BTreeMap<String, ImportedEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum ImportedEntry {
+    Cidr(String),
+    Described {
+        cidr: String,
+        description: Option<String>,
+    },
+}
+
+impl ImportedEntry {
+    pub fn cidr(&self) -> &str {
+        match self {
+            ImportedEntry::Cidr(c) | ImportedEntry::Described { cidr: c, .. } => c,
+        }
+    }
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            ImportedEntry::Cidr(_) => None,
+            ImportedEntry::Described { description, .. } => description.as_deref(),
         }
     }
 }

@@ -26,6 +26,7 @@ use super::config::{run, store_diag, store_of};
 use super::ledger::{self, ledger_of};
 use super::placement::{self, request_key, Held, Refusal};
 use super::shared_pool::{pool_of_def, settings_of};
+use super::shared_state::{id_of, private_ledger, private_of, request_json, state_of_blocks};
 use crate::alloc::{Outcome, Prior, Request};
 use crate::store::{Block, Claim, StoreError};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
@@ -35,105 +36,6 @@ use crate::tfplugin::{
 };
 
 pub struct SharedAllocationsResource;
-
-fn id_of(pool: &str, owner: &str) -> String {
-    format!("{pool}/{owner}")
-}
-
-/// The last applied ledger, as the private state keeps it.
-fn private_ledger(private: &[u8]) -> BTreeMap<String, IpNet> {
-    serde_json::from_slice::<serde_json::Value>(private)
-        .ok()
-        .and_then(|j| j.get("ledger").cloned())
-        .and_then(|l| serde_json::from_value::<BTreeMap<String, String>>(l).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
-        .collect()
-}
-
-fn private_of(ledger: &BTreeMap<String, IpNet>) -> Vec<u8> {
-    let m: BTreeMap<&String, String> = ledger.iter().map(|(k, v)| (k, v.to_string())).collect();
-    serde_json::to_vec(&serde_json::json!({ "ledger": m })).unwrap_or_default()
-}
-
-/// How the store keeps a request, so that read and import can rebuild the entry.
-fn request_json(entry: &Value) -> serde_json::Value {
-    let num = |k: &str| entry.get(k).as_number().and_then(|n| n.to_i64());
-    serde_json::json!({
-        "prefix_length": num("prefix_length"),
-        "grow_to": num("grow_to"),
-    })
-}
-
-/// An allocations entry rebuilt from a stored block.
-fn entry_of_block(b: &Block, id: &str, prior: &Value) -> Value {
-    let mut o = facts_values(&b.cidr);
-    o.insert("name".into(), Value::str(b.name.clone()));
-    o.insert("pool_id".into(), Value::str(id));
-    o.insert(
-        "description".into(),
-        b.description.clone().map(Value::str).unwrap_or(Value::Null),
-    );
-    let grow_to = b.request.get("grow_to").and_then(|g| g.as_i64());
-    o.insert(
-        "grow_to".into(),
-        grow_to.map(Value::int).unwrap_or(Value::Null),
-    );
-    o.insert(
-        "growth_cidr".into(),
-        if b.span != b.cidr {
-            Value::str(b.span.to_string())
-        } else {
-            Value::Null
-        },
-    );
-    // A prefix_length the configuration left out stays as the state had it.
-    if let Value::Object(p) = prior {
-        if let Some(Value::Number(n)) = p.get("prefix_length") {
-            if n.to_i64() == Some(i64::from(b.cidr.prefix_len())) {
-                o.insert("prefix_length".into(), Value::Number(n.clone()));
-            }
-        }
-    }
-    Value::Object(o)
-}
-
-fn state_of_blocks(
-    pool: &str,
-    owner: &str,
-    claim: Option<&str>,
-    blocks: &[Block],
-    prior: &Value,
-) -> Value {
-    let id = id_of(pool, owner);
-    let prior_entries = prior
-        .get("allocations")
-        .entries()
-        .cloned()
-        .unwrap_or_default();
-    let mut obj = BTreeMap::new();
-    obj.insert("id".into(), Value::str(id.clone()));
-    obj.insert("pool".into(), Value::str(pool));
-    obj.insert("owner".into(), Value::str(owner));
-    obj.insert("claim".into(), claim.map(Value::str).unwrap_or(Value::Null));
-    let entries: BTreeMap<String, Value> = blocks
-        .iter()
-        .map(|b| {
-            let p = prior_entries.get(&b.name).cloned().unwrap_or(Value::Null);
-            (b.name.clone(), entry_of_block(b, &id, &p))
-        })
-        .collect();
-    obj.insert(
-        "allocations".into(),
-        if entries.is_empty() && prior.get("allocations").is_null() {
-            Value::Null
-        } else {
-            Value::Map(entries)
-        },
-    );
-    Value::Object(obj)
-}
 
 /// Where this state lives, as the owner's row records it: a create whose commit
 /// outlived its provider (killed, or stopped mid-commit) is adopted by the next create
