@@ -538,13 +538,9 @@ impl Resource for SharedPoolResource {
                     return ApplyResponse::default();
                 };
                 obj.insert("id".into(), Value::str(def.name.clone()));
-                if let Some(stored) = &snap.def {
-                    obj.insert(
-                        "admin_role".into(),
-                        def_values(stored)
-                            .remove("admin_role")
-                            .unwrap_or(Value::Null),
-                    );
+                // The creating role, when the configuration named none.
+                if let Some(role) = snap.def.as_ref().and_then(|d| d.access.admin_role.clone()) {
+                    obj.insert("admin_role".into(), Value::str(role));
                 }
                 let v = with_snapshot_figures(Value::Object(obj), &snap);
                 ApplyResponse::new(v, vec![])

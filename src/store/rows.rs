@@ -136,13 +136,17 @@ pub(super) async fn check_writer(
     })
 }
 
+/// The pool as a reader sees it: live rows only, and who is reading with what rights
+/// (a plan under the lock reads [`read_blocks`] and needs neither).
 pub(super) async fn read_snapshot(tx: &Client, pool: &str) -> Result<Snapshot, StoreError> {
-    read_blocks(
+    let mut snap = read_blocks(
         tx,
         pool,
         "AND (NOT reservation OR expires_at > pg_catalog.now())",
     )
-    .await
+    .await?;
+    (snap.user, snap.may_admin) = read_admin(tx, pool).await?;
+    Ok(snap)
 }
 
 pub(super) async fn read_owner(
@@ -211,11 +215,8 @@ pub(super) async fn read_blocks(
         )
         .await
         .map_err(db)?;
-    let (user, may_admin) = read_admin(tx, pool).await?;
     let mut snap = Snapshot {
         def,
-        user,
-        may_admin,
         ..Default::default()
     };
     for r in &rows {
