@@ -5,7 +5,9 @@
 #   scripts/bench-terraform.sh            # all scenarios
 #   scripts/bench-terraform.sh pools      # 1 and 200 ipam_pool instances
 #   scripts/bench-terraform.sh ledger     # 1 pool of 1,000 allocations + 1,000 handles
-#   scripts/bench-terraform.sh same-shape # the same vs terraform_data of the same shape
+#   scripts/bench-terraform.sh same-shape # the same vs terraform_data of the same shape, then
+#                                         # one pool of 1k, 5k and 20k entries written as
+#                                         # `allocations` (schema 2) and as `requests`
 #   scripts/bench-terraform.sh functions  # 1, 200 and 1,000 provider function calls in one
 #                                         # plan vs Terraform's built-in cidrsubnet
 set -e
@@ -54,7 +56,7 @@ pools() {
 resource \"ipam_pool\" \"p\" {
   count       = $n
   cidrs       = [\"10.\${floor(count.index / 256)}.\${count.index % 256}.0/24\"]
-  allocations = { a = { prefix_length = 26 }, b = { prefix_length = 27 } }
+  requests    = { a = { prefix_length = 26 }, b = { prefix_length = 27 } }
 }" "
 resource \"terraform_data\" \"p\" {
   count = $n
@@ -66,7 +68,7 @@ resource \"terraform_data\" \"p\" {
 ledger_ipam='
 resource "ipam_pool" "p" {
   cidrs       = ["10.0.0.0/8"]
-  allocations = { for i in range(1000) : "alloc-${i}" => { prefix_length = 20 + i % 8 } }
+  requests    = { for i in range(1000) : "alloc-${i}" => { prefix_length = 20 + i % 8 } }
 }
 resource "ipam_allocation" "h" {
   for_each = ipam_pool.p.allocations
@@ -101,6 +103,42 @@ resource "terraform_data" "h" {
 }'
 }
 
+# One pool of N /32 entries, applied and planned again, written three ways: as the
+# nested `allocations` of schema 2 ("nested"), as `requests` ("requests"), and as one
+# terraform_data whose input holds the same 10-attribute objects the pool's
+# `allocations` holds ("tf_data"). The literal is written out, as range() stops at 1,024.
+large_pool() {
+  for n in ${IPAM_BENCH_SIZES:-1000 5000 20000}; do
+    for form in nested requests data; do
+      mkdir -p "$work/large-$form-$n"
+      {
+        case $form in
+          data) printf 'resource "terraform_data" "p" {\n  input = {\n'
+            awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "    \"vm-%d\" = { prefix_length = 32, cidr = \"10.%d.%d.%d/32\", description = null, name = \"vm-%d\", pool_id = \"pool-0123456789abcdef\", network_address = \"10.%d.%d.%d\", netmask = \"255.255.255.255\", first_address = \"10.%d.%d.%d\", last_address = \"10.%d.%d.%d\", address_count = \"1\" }\n", i, int(i / 65536), int(i / 256) % 256, i % 256, i, int(i / 65536), int(i / 256) % 256, i % 256, int(i / 65536), int(i / 256) % 256, i % 256, int(i / 65536), int(i / 256) % 256, i % 256 }' ;;
+          *) printf '%s\nresource "ipam_pool" "p" {\n  cidrs = ["10.0.0.0/8"]\n' "$header"
+            if [ $form = nested ]; then printf '  allocations = {\n'; else printf '  requests = {\n'; fi
+            awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "    \"vm-%d\" = { prefix_length = 32 }\n", i }' ;;
+        esac
+        printf '  }\n}\n'
+      } > "$work/large-$form-$n/main.tf"
+    done
+    for step in apply replan; do
+      case $step in
+        apply) args="apply -input=false -auto-approve -no-color" ;;
+        replan) args="plan -input=false -no-color -detailed-exitcode" ;;
+      esac
+      # shellcheck disable=SC2086
+      a=$(time_cmd "$work/large-nested-$n" $args)
+      # shellcheck disable=SC2086
+      b=$(time_cmd "$work/large-requests-$n" $args)
+      # shellcheck disable=SC2086
+      c=$(time_cmd "$work/large-data-$n" $args)
+      printf '%-8s %-7s %9s s %9s s %9s s %8s %9s\n' "$n" "$step" "$a" "$b" "$c" \
+        "$(echo "$a $c" | awk '{printf "x%.2f", $1 / $2}')" "$(echo "$b $c" | awk '{printf "x%.2f", $1 / $2}')"
+    done
+  done
+}
+
 # N calls of provider::ipam::cidr_contains in one plan, against N calls of Terraform's
 # built-in cidrsubnet. Every provider call is one CallFunction round trip; N = 1 shows
 # the fixed cost of starting the plugin. (range() stops at 1,024 values.)
@@ -120,8 +158,13 @@ printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
 case ${1:-all} in
   pools) pools 1; pools 200 ;;
   ledger) ledger ;;
-  same-shape) ledger_same_shape ;;
+  large) large_pool ;;
+  same-shape)
+    ledger_same_shape
+    echo
+    printf '%-8s %-7s %11s %11s %11s %8s %9s\n' "entries" "step" "nested" "requests" "tf_data" "nested/" "requests/"
+    large_pool ;;
   functions) functions 1; functions 200; functions 1000 ;;
   all) pools 1; pools 200; ledger; ledger_same_shape; functions 1; functions 200; functions 1000 ;;
-  *) echo "usage: $0 [pools|ledger|same-shape|functions|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [pools|ledger|same-shape|large|functions|all]" >&2; exit 2 ;;
 esac

@@ -42,11 +42,12 @@ fn lifecycle_plan_apply_noop_schema_destroy() {
     let schema = w.tf(&["providers", "schema", "-json"]).ok().json();
     let pool = &schema["provider_schemas"]["registry.terraform.io/ipam-rs/ipam"]
         ["resource_schemas"]["ipam_pool"];
-    assert_eq!(pool["version"], 2);
+    assert_eq!(pool["version"], 3);
     assert_eq!(
         pool["block"]["attributes"]["allocations"]["nested_type"]["nesting_mode"],
         "map"
     );
+    assert_eq!(pool["block"]["attributes"]["requests"]["type"], "dynamic");
     w.tf(&["destroy", "-no-color", "-auto-approve"]).ok();
     assert!(
         w.state()["values"].is_null(),

@@ -50,7 +50,7 @@ resource "ipam_pool" "us_east_1" {
   cidrs    = ["10.64.0.0/12"]
   reserved = ["10.79.255.0/24"]
   strategy = "lowest"
-  allocations = {
+  requests = {
     for env, e in var.environments : env => { prefix_length = e.vpc_prefix_length, description = "${env} VPC" }
   }
 }
@@ -62,7 +62,7 @@ resource "ipam_pool" "vpc" {
   # AWS subnets are /16 to /28.
   min_prefix_length = 16
   max_prefix_length = 28
-  allocations = {
+  requests = {
     for k, s in local.subnets : "${s.tier}-${s.az}" => { prefix_length = s.prefix_length } if s.env == each.key
   }
 }
@@ -84,7 +84,7 @@ resource "ipam_pool" "private_subnet" {
   cidrs             = [ipam_allocation.subnet[each.key].cidr]
   max_prefix_length = 28
   reserved          = [ipam_allocation.subnet[each.key].network_address] # keep the subnet's first block for AWS
-  allocations = {
+  requests = {
     cni_prefixes = {
       prefix_length = provider::ipam::eks_prefix_reservation_length(var.environments[each.value.env].nodes_per_az, local.max_pods_per_node)
       description   = "VPC CNI /28 prefixes"

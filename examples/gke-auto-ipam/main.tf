@@ -40,7 +40,7 @@ locals {
 # teams' subnets between them.
 resource "ipam_pool" "corp" {
   cidrs = ["10.128.0.0/16"]
-  allocations = merge(
+  requests = merge(
     {
       "gke-nodes"    = { prefix_length = 22, description = "GKE node subnet (primary)" }
       "gke-services" = { prefix_length = 20, description = "GKE Services (secondary)" }
@@ -59,7 +59,7 @@ resource "ipam_pool" "corp" {
 # from any of them. Adding a range adds to cidrs and moves no node.
 resource "ipam_pool" "pods" {
   cidrs = [for i in range(local.pod_ranges) : ipam_pool.corp.allocations["gke-pods-${i}"].cidr]
-  allocations = {
+  requests = {
     for n in range(var.max_nodes) : format("node-%03d", n) => { prefix_length = local.node_pod_prefix }
   }
 }

@@ -39,7 +39,7 @@ resource "ipam_pool" "corp" {
 
   # One block per cluster: twice its largest range, which holds the Pods, the node
   # subnet with room to grow 4x (grow_to in the module) and the Services.
-  allocations = {
+  requests = {
     for k, s in local.sizes : k => {
       prefix_length = min(s.pods, s.nodes - 2, s.services) - 1
       description   = "GKE cluster gke-${k}"

@@ -74,6 +74,25 @@ pub fn entry_attributes() -> Vec<Attribute> {
     attrs
 }
 
+/// The members of one request in `requests`: the members of an entry a configuration
+/// sets, all optional.
+pub fn request_members() -> Vec<Attribute> {
+    entry_attributes()
+        .into_iter()
+        .filter(|a| a.mode != Mode::Computed)
+        .map(|a| Attribute {
+            mode: Mode::Optional,
+            ..a
+        })
+        .collect()
+}
+
+/// The description of `requests` (`ipam_pool` and `ipam_shared_allocations`).
+pub const REQUESTS_DOC: &str = "The allocations to make, keyed by a stable name: each an object that asks for a `prefix_length` or pins a `cidr`, as in `{ web = { prefix_length = 24 } }`. Any map or object of such objects will do; the provider checks the members (Terraform does not, as the type is dynamic, which keeps large pools fast). Each is placed at plan, in `allocations`.";
+
+/// The description of `allocations`.
+pub const ALLOCATIONS_DOC: &str = "The allocations, keyed by the names in `requests`: each request with its block and facts, known at plan. Setting `allocations` itself instead of `requests` (with the same members), as earlier releases did, still works, but Terraform's time for it grows with the square of the entries: write `requests` for large pools.";
+
 /// The object type of one pool entry, as `ipam_allocation.entry` takes it.
 pub fn entry_type() -> Type {
     Type::Object(

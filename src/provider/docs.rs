@@ -19,6 +19,7 @@ fn type_name(t: &Type) -> String {
         Type::Set(e) => format!("Set of {}", type_name(e)),
         Type::Map(e) => format!("Map of {}", type_name(e)),
         Type::Object(_) => "Object".into(),
+        Type::Tuple(_) => "Tuple".into(),
     }
 }
 
@@ -61,6 +62,16 @@ fn attribute_sections(out: &mut String, attrs: &[Attribute], prefix: &str) {
                         "Attributes Map".into(),
                         format!(
                             " (see [below for nested schema](#{}))",
+                            anchor(prefix, &a.name)
+                        ),
+                    )
+                }
+                Kind::DynamicMap(inner) => {
+                    nested.push((a, inner));
+                    (
+                        "Dynamic: Map of Objects".into(),
+                        format!(
+                            " (see [below for the objects' members](#{}))",
                             anchor(prefix, &a.name)
                         ),
                     )
@@ -280,6 +291,10 @@ fn type_hcl(t: &Type) -> String {
                 .map(|(k, t)| format!("{k} = {}", type_hcl(t)))
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
+        Type::Tuple(ts) => format!(
+            "tuple([{}])",
+            ts.iter().map(type_hcl).collect::<Vec<_>>().join(", ")
         ),
     }
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::common::UNKNOWN_AT_APPLY;
-use super::common::{self, alloc_diag, entry_attributes, facts_values, prefix_of, unknown_facts};
+use super::common::{
+    self, alloc_diag, entry_attributes, facts_values, prefix_of, request_members, unknown_facts,
+    ALLOCATIONS_DOC, REQUESTS_DOC,
+};
 use super::figures;
 use super::hold;
 use super::ledger::{self, growable, ledger_of};
@@ -22,7 +25,7 @@ pub struct PoolResource;
 
 /// Schema version: 0 was the first slice (`id` and `cidrs` only), 1 the full ledger,
 /// 2 the ledger lifecycle (`grow_to`, `release_hold`, `capacity`, decimal `utilization`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The arguments besides the allocations: those of every pool, and `release_hold`.
 fn arguments() -> impl Iterator<Item = &'static str> {
@@ -36,6 +39,55 @@ struct Args {
     requests: Option<BTreeMap<String, Request>>,
     /// `release_hold`, when set.
     hold: Option<Duration>,
+}
+
+/// The checks of a configuration that need no prior state.
+fn validate(config: &Value) -> Vec<Diagnostic> {
+    match read_args(config) {
+        Err(d) => d,
+        Ok(None) => vec![],
+        Ok(Some(Args { pool, requests, .. })) => match requests {
+            // Exhaustion depends on the prior ledger: the plan reports it.
+            Some(r) => match pool.allocate(&Prior::default(), &r) {
+                Err(AllocError::Exhausted { .. }) | Ok(_) => vec![],
+                Err(e) => vec![alloc_diag(&e)],
+            },
+            None => vec![],
+        },
+    }
+}
+
+/// The plan of one pool: its allocations placed against the prior ledger.
+fn plan(req: &PlanRequest) -> PlanResponse {
+    if req.proposed.is_null() {
+        return PlanResponse::planned(Value::Null);
+    }
+    let id = match req.prior.get("id") {
+        Value::String(s) => Value::str(s.clone()),
+        _ => Value::Unknown,
+    };
+    let args = match read_args(&req.config) {
+        Ok(a) => a,
+        Err(diagnostics) => return PlanResponse::errors(diagnostics),
+    };
+    let (pool, requests, hold) = match args {
+        Some(Args {
+            pool,
+            requests: Some(r),
+            hold,
+        }) => (pool, r, hold),
+        _ => return PlanResponse::planned(unknown_plan(&req.config, &id)),
+    };
+    let prior = prior_of(&req.prior, &requests, hold.is_some());
+    match pool.allocate(&prior, &requests) {
+        Err(e) => PlanResponse::errors(vec![alloc_diag(&e)]),
+        Ok(outcome) => {
+            let diagnostics = ledger::outcome_warnings(&prior, &outcome);
+            let released = hold::released_value(&outcome.held, &req.prior);
+            let planned = known_plan(&req.config, &id, &outcome, released);
+            PlanResponse::planned(planned).with_diagnostics(diagnostics)
+        }
+    }
 }
 
 impl Resource for PoolResource {
@@ -59,12 +111,8 @@ impl Resource for PoolResource {
                 Mode::Optional,
                 "How long a removed allocation's block stays out of reuse, as a duration such as `\"720h\"` or `\"90m\"`. The block is listed in `released` until then, and re-adding the same name gets it back. Unset, a removed block is free at once; removing this drops every hold.",
             ),
-            Attribute::nested_map(
-                "allocations",
-                entry_attributes(),
-                Mode::Optional,
-                "The allocations, keyed by a stable name. Each asks for a `prefix_length` or pins a `cidr`; the rest is computed at plan.",
-            ),
+            Attribute::dynamic_map("requests", request_members(), Mode::OptionalComputed, REQUESTS_DOC),
+            Attribute::nested_map("allocations", entry_attributes(), Mode::OptionalComputed, ALLOCATIONS_DOC),
         ]);
         attributes.extend(figures::attributes(None));
         attributes.push(Attribute::nested_map(
@@ -88,18 +136,7 @@ impl Resource for PoolResource {
     }
 
     fn validate(&self, config: &Value) -> Vec<Diagnostic> {
-        match read_args(config) {
-            Err(d) => d,
-            Ok(None) => vec![],
-            Ok(Some(Args { pool, requests, .. })) => match requests {
-                // Exhaustion depends on the prior ledger: the plan reports it.
-                Some(r) => match pool.allocate(&Prior::default(), &r) {
-                    Err(AllocError::Exhausted { .. }) | Ok(_) => vec![],
-                    Err(e) => vec![alloc_diag(&e)],
-                },
-                None => vec![],
-            },
-        }
+        ledger::at_requests(ledger::request_attr(config), validate(config))
     }
 
     fn upgrade(&self, version: i64, state: &serde_json::Value) -> Result<Value, Vec<Diagnostic>> {
@@ -141,37 +178,15 @@ impl Resource for PoolResource {
     }
 
     fn plan(&self, req: PlanRequest, _: &Context) -> PlanResponse {
-        if req.proposed.is_null() {
-            return PlanResponse::planned(Value::Null);
+        let attr = ledger::request_attr(&req.config);
+        let mut resp = plan(&req);
+        let requests = ledger::planned_requests(&req.config, &req.prior, &resp.planned);
+        if let Value::Object(o) = &mut resp.planned {
+            o.insert("requests".into(), requests);
         }
-        let id = match req.prior.get("id") {
-            Value::String(s) => Value::str(s.clone()),
-            _ => Value::Unknown,
-        };
-        let args = match read_args(&req.config) {
-            Ok(a) => a,
-            Err(diagnostics) => return PlanResponse::errors(diagnostics),
-        };
-        let (pool, requests, hold) = match args {
-            Some(Args {
-                pool,
-                requests: Some(r),
-                hold,
-            }) => (pool, r, hold),
-            _ => return PlanResponse::planned(unknown_plan(&req.config, &id)),
-        };
-        let prior = prior_of(&req.prior, &requests, hold.is_some());
-        match pool.allocate(&prior, &requests) {
-            Err(e) => PlanResponse::errors(vec![alloc_diag(&e)]),
-            Ok(outcome) => {
-                let diagnostics = ledger::outcome_warnings(&prior, &outcome);
-                let released = hold::released_value(&outcome.held, &req.prior);
-                let planned = known_plan(&req.config, &id, &outcome, released);
-                PlanResponse::planned(planned).with_diagnostics(diagnostics)
-            }
-        }
+        resp.diagnostics = ledger::at_requests(attr, resp.diagnostics);
+        resp
     }
-
     fn apply(&self, req: ApplyRequest, _: &Context) -> ApplyResponse {
         let Value::Object(mut state) = req.planned else {
             return ApplyResponse::new(Value::Null, vec![]);
@@ -263,12 +278,21 @@ impl Resource for PoolResource {
             obj.insert("allocations".into(), Value::Map(entries));
         }
         let id = Value::str(common::new_pool_id());
-        Ok(known_plan(
+        let state = known_plan(
             &Value::Object(obj),
             &id,
             &outcome,
             Value::Map(BTreeMap::new()),
-        ))
+        );
+        let Value::Object(mut state) = state else {
+            return Ok(state);
+        };
+        let requests = match state.get("allocations").and_then(Value::entries) {
+            Some(entries) => ledger::pinned_requests(entries.iter()),
+            None => Value::Null,
+        };
+        state.insert("requests".into(), requests);
+        Ok(Value::Object(state))
     }
 }
 

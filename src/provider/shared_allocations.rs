@@ -21,7 +21,10 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use super::common::UNKNOWN_AT_APPLY;
-use super::common::{alloc_diag, entry_attributes, facts_values, unknown_facts};
+use super::common::{
+    alloc_diag, entry_attributes, facts_values, request_members, unknown_facts, ALLOCATIONS_DOC,
+    REQUESTS_DOC,
+};
 use super::config::{run, store_diag, store_of};
 use super::ledger::{self, ledger_of};
 use super::placement::{self, request_key, Held, Refusal};
@@ -180,6 +183,169 @@ fn refusal_diag(r: &Refusal, pool: &str) -> Diagnostic {
     }
 }
 
+/// The plan of one owner: its allocations placed in the shared ledger and reserved.
+fn plan(req: &PlanRequest, ctx: &Context) -> PlanResponse {
+    if req.proposed.is_null() {
+        return PlanResponse::default();
+    }
+    let mut diagnostics = check_names(&req.config);
+    let (requests, _) = ledger::read_requests(&req.config, &mut diagnostics);
+    if !diagnostics.is_empty() {
+        return PlanResponse::errors(diagnostics);
+    }
+    let mut requires_replace = Vec::new();
+    if !req.prior.is_null() {
+        for k in ["pool", "owner"] {
+            if req.prior.get(k) != req.config.get(k) {
+                requires_replace.push(AttrPath::attr(k));
+            }
+        }
+    }
+    let replacing = !requires_replace.is_empty();
+    let (Some((pool, owner)), Some(requests)) = (names(&req.config), requests) else {
+        // The pool is created in this same run, or a request is not yet known: the
+        // CIDRs are placed in the apply walk.
+        return PlanResponse::planned(SharedAllocationsResource::planned(
+            &req.config,
+            &Value::Unknown,
+            Value::Unknown,
+            None,
+        ))
+        .replacing(requires_replace);
+    };
+    let id = Value::str(id_of(&pool, &owner));
+    if replacing {
+        // Terraform plans the new object again, from scratch, after this.
+        return PlanResponse::planned(SharedAllocationsResource::planned(
+            &req.config,
+            &id,
+            Value::Unknown,
+            None,
+        ))
+        .replacing(requires_replace);
+    }
+    let (store, ttl) = match store_of(ctx, "ipam_shared_allocations") {
+        Ok(s) => s,
+        Err(d) => return PlanResponse::errors(vec![d]),
+    };
+    let claim = claim_of(&req.prior);
+    let held = Held {
+        state: ledger_of(&req.prior).0,
+        last_applied: private_ledger(&req.prior_private),
+        owner: &owner,
+    };
+    let mut outcome: Option<(Outcome, placement::Merged)> = None;
+    let descriptions: BTreeMap<String, (Option<String>, serde_json::Value)> =
+        ledger::requested(&req.config, &mut Vec::new())
+            .unwrap_or_default()
+            .iter()
+            .map(|(name, e)| {
+                (
+                    name.clone(),
+                    (
+                        e.get("description").as_str().map(str::to_string),
+                        request_json(e),
+                    ),
+                )
+            })
+            .collect();
+    let placed = call(
+        ctx,
+        store.plan_owner(
+            &pool,
+            &owner,
+            &claim,
+            ttl,
+            |snap| -> Result<Vec<Block>, Vec<Diagnostic>> {
+                let Some(def) = snap.def.as_ref() else {
+                    return Err(vec![store_diag(StoreError::NoPool(pool.clone()), "")]);
+                };
+                let default_prefix = settings_of(def).0.default_prefix_length;
+                let merged = placement::merge(&held, &requests, snap, default_prefix);
+                if !merged.refusals.is_empty() {
+                    return Err(merged
+                        .refusals
+                        .iter()
+                        .map(|r| refusal_diag(r, &pool))
+                        .collect());
+                }
+                let alloc_pool =
+                    pool_of_def(def, &merged.taken).map_err(|e| vec![alloc_diag(&e)])?;
+                let prior = Prior {
+                    ledger: merged.prior.clone(),
+                    held: BTreeMap::new(),
+                    cidrs: def.cidrs.clone(),
+                };
+                let out = alloc_pool
+                    .allocate(&prior, &requests)
+                    .map_err(|e| vec![alloc_diag(&e)])?;
+                let blocks = out
+                    .ledger
+                    .iter()
+                    .map(|(name, cidr)| {
+                        let (description, request) = descriptions
+                            .get(name)
+                            .cloned()
+                            .unwrap_or((None, serde_json::Value::Null));
+                        Block {
+                            owner: owner.clone(),
+                            name: name.clone(),
+                            cidr: *cidr,
+                            span: out.growth.get(name).copied().unwrap_or(*cidr),
+                            description,
+                            request,
+                            key: requests
+                                .get(name)
+                                .map(|r| request_key(r, default_prefix))
+                                .unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                outcome = Some((out, merged));
+                Ok(blocks)
+            },
+        ),
+    );
+    match placed {
+        Err(d) => PlanResponse::errors(vec![d]),
+        Ok(p) => match p.placed {
+            Err(diagnostics) => PlanResponse::errors(diagnostics),
+            Ok(_) => {
+                let Some((out, merged)) = outcome else {
+                    return PlanResponse::errors(vec![Diagnostic::provider_bug(
+                        "ipam_shared_allocations",
+                        "no placement",
+                        "placed its blocks but kept no outcome",
+                    )]);
+                };
+                let prior = Prior::ledger(merged.prior.clone());
+                let mut diagnostics = ledger::outcome_warnings(&prior, &out);
+                for (name, room) in &merged.had_room {
+                    if !out.growth.contains_key(name) && !out.no_room.contains(name) {
+                        if let Some(Request::Growable { .. }) = requests.get(name) {
+                            diagnostics.push(Diagnostic::warning(
+                                "Growth room lost",
+                                format!("Allocation {name:?} held {room} to grow into, which is no longer free in the pool (a reserved range or another owner now covers part of it); it keeps {} with no room held.", out.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()),
+                            ).at(AttrPath::attr("allocations").key(name).then("grow_to")));
+                        }
+                    }
+                }
+                let claim = match (&claim, p.claim) {
+                    (_, Some(c)) => Value::str(c),
+                    _ => Value::Unknown,
+                };
+                PlanResponse::planned(SharedAllocationsResource::planned(
+                    &req.config,
+                    &id,
+                    claim,
+                    Some(&out),
+                ))
+                .with_diagnostics(diagnostics)
+            }
+        },
+    }
+}
+
 impl Resource for SharedAllocationsResource {
     fn type_name(&self) -> &'static str {
         "ipam_shared_allocations"
@@ -187,19 +353,16 @@ impl Resource for SharedAllocationsResource {
 
     fn schema(&self) -> Schema {
         Schema {
-            version: 0,
+            // 1: `requests` added, `allocations` computed from it (0 states read as is).
+            version: 1,
             description: "One owner's slice of a shared pool (`ipam_shared_pool`), from any Terraform state: its allocations are placed at plan, reserved in the shared ledger until apply, and never overlap another owner's. An owner belongs to exactly one state.".into(),
             attributes: vec![
                 Attribute::new("id", Type::String, Mode::Computed, "`pool/owner`, which is also the import ID."),
                 Attribute::new("pool", Type::String, Mode::Required, "Name of the shared pool. In the configuration that creates the pool, write `ipam_shared_pool.<name>.id` so that the plan waits for it. Changing it replaces the resource."),
                 Attribute::new("owner", Type::String, Mode::Required, "This state's name for its slice of the pool (a team, a cluster), with no `/`; unique per pool, and held by one state only: creating an owner that exists is refused, and `terraform import` moves it. Changing it replaces the resource."),
                 Attribute::new("claim", Type::String, Mode::Computed, "This state's hold on the owner in the shared ledger (an opaque id, set by create or import). Every write checks it, so a state the owner was imported away from can no longer change it."),
-                Attribute::nested_map(
-                    "allocations",
-                    entry_attributes(),
-                    Mode::Optional,
-                    "The owner's allocations, keyed by a stable name, with exactly the schema of `ipam_pool.allocations`. Each asks for a `prefix_length` or pins a `cidr`; the rest is computed at plan.",
-                ),
+                Attribute::dynamic_map("requests", request_members(), Mode::OptionalComputed, REQUESTS_DOC),
+                Attribute::nested_map("allocations", entry_attributes(), Mode::OptionalComputed, ALLOCATIONS_DOC),
             ],
         }
     }
@@ -207,7 +370,7 @@ impl Resource for SharedAllocationsResource {
     fn validate(&self, config: &Value) -> Vec<Diagnostic> {
         let mut diags = check_names(config);
         let _ = ledger::read_requests(config, &mut diags);
-        diags
+        ledger::at_requests(ledger::request_attr(config), diags)
     }
 
     fn read(&self, req: ReadRequest, ctx: &Context) -> ReadResponse {
@@ -245,159 +408,15 @@ impl Resource for SharedAllocationsResource {
     }
 
     fn plan(&self, req: PlanRequest, ctx: &Context) -> PlanResponse {
-        if req.proposed.is_null() {
-            return PlanResponse::default();
+        let attr = ledger::request_attr(&req.config);
+        let mut resp = plan(&req, ctx);
+        let requests = ledger::planned_requests(&req.config, &req.prior, &resp.planned);
+        if let Value::Object(o) = &mut resp.planned {
+            o.insert("requests".into(), requests);
         }
-        let mut diagnostics = check_names(&req.config);
-        let (requests, _) = ledger::read_requests(&req.config, &mut diagnostics);
-        if !diagnostics.is_empty() {
-            return PlanResponse::errors(diagnostics);
-        }
-        let mut requires_replace = Vec::new();
-        if !req.prior.is_null() {
-            for k in ["pool", "owner"] {
-                if req.prior.get(k) != req.config.get(k) {
-                    requires_replace.push(AttrPath::attr(k));
-                }
-            }
-        }
-        let replacing = !requires_replace.is_empty();
-        let (Some((pool, owner)), Some(requests)) = (names(&req.config), requests) else {
-            // The pool is created in this same run, or a request is not yet known: the
-            // CIDRs are placed in the apply walk.
-            return PlanResponse::planned(Self::planned(
-                &req.config,
-                &Value::Unknown,
-                Value::Unknown,
-                None,
-            ))
-            .replacing(requires_replace);
-        };
-        let id = Value::str(id_of(&pool, &owner));
-        if replacing {
-            // Terraform plans the new object again, from scratch, after this.
-            return PlanResponse::planned(Self::planned(&req.config, &id, Value::Unknown, None))
-                .replacing(requires_replace);
-        }
-        let (store, ttl) = match store_of(ctx, "ipam_shared_allocations") {
-            Ok(s) => s,
-            Err(d) => return PlanResponse::errors(vec![d]),
-        };
-        let claim = claim_of(&req.prior);
-        let held = Held {
-            state: ledger_of(&req.prior).0,
-            last_applied: private_ledger(&req.prior_private),
-            owner: &owner,
-        };
-        let mut outcome: Option<(Outcome, placement::Merged)> = None;
-        let descriptions: BTreeMap<String, (Option<String>, serde_json::Value)> = req
-            .config
-            .get("allocations")
-            .entries()
-            .into_iter()
-            .flatten()
-            .map(|(name, e)| {
-                (
-                    name.clone(),
-                    (
-                        e.get("description").as_str().map(str::to_string),
-                        request_json(e),
-                    ),
-                )
-            })
-            .collect();
-        let placed = call(
-            ctx,
-            store.plan_owner(
-                &pool,
-                &owner,
-                &claim,
-                ttl,
-                |snap| -> Result<Vec<Block>, Vec<Diagnostic>> {
-                    let Some(def) = snap.def.as_ref() else {
-                        return Err(vec![store_diag(StoreError::NoPool(pool.clone()), "")]);
-                    };
-                    let default_prefix = settings_of(def).0.default_prefix_length;
-                    let merged = placement::merge(&held, &requests, snap, default_prefix);
-                    if !merged.refusals.is_empty() {
-                        return Err(merged
-                            .refusals
-                            .iter()
-                            .map(|r| refusal_diag(r, &pool))
-                            .collect());
-                    }
-                    let alloc_pool =
-                        pool_of_def(def, &merged.taken).map_err(|e| vec![alloc_diag(&e)])?;
-                    let prior = Prior {
-                        ledger: merged.prior.clone(),
-                        held: BTreeMap::new(),
-                        cidrs: def.cidrs.clone(),
-                    };
-                    let out = alloc_pool
-                        .allocate(&prior, &requests)
-                        .map_err(|e| vec![alloc_diag(&e)])?;
-                    let blocks = out
-                        .ledger
-                        .iter()
-                        .map(|(name, cidr)| {
-                            let (description, request) = descriptions
-                                .get(name)
-                                .cloned()
-                                .unwrap_or((None, serde_json::Value::Null));
-                            Block {
-                                owner: owner.clone(),
-                                name: name.clone(),
-                                cidr: *cidr,
-                                span: out.growth.get(name).copied().unwrap_or(*cidr),
-                                description,
-                                request,
-                                key: requests
-                                    .get(name)
-                                    .map(|r| request_key(r, default_prefix))
-                                    .unwrap_or_default(),
-                            }
-                        })
-                        .collect();
-                    outcome = Some((out, merged));
-                    Ok(blocks)
-                },
-            ),
-        );
-        match placed {
-            Err(d) => PlanResponse::errors(vec![d]),
-            Ok(p) => match p.placed {
-                Err(diagnostics) => PlanResponse::errors(diagnostics),
-                Ok(_) => {
-                    let Some((out, merged)) = outcome else {
-                        return PlanResponse::errors(vec![Diagnostic::provider_bug(
-                            "ipam_shared_allocations",
-                            "no placement",
-                            "placed its blocks but kept no outcome",
-                        )]);
-                    };
-                    let prior = Prior::ledger(merged.prior.clone());
-                    let mut diagnostics = ledger::outcome_warnings(&prior, &out);
-                    for (name, room) in &merged.had_room {
-                        if !out.growth.contains_key(name) && !out.no_room.contains(name) {
-                            if let Some(Request::Growable { .. }) = requests.get(name) {
-                                diagnostics.push(Diagnostic::warning(
-                                    "Growth room lost",
-                                    format!("Allocation {name:?} held {room} to grow into, which is no longer free in the pool (a reserved range or another owner now covers part of it); it keeps {} with no room held.", out.ledger.get(name).map(|n| n.to_string()).unwrap_or_default()),
-                                ).at(AttrPath::attr("allocations").key(name).then("grow_to")));
-                            }
-                        }
-                    }
-                    let claim = match (&claim, p.claim) {
-                        (_, Some(c)) => Value::str(c),
-                        _ => Value::Unknown,
-                    };
-                    PlanResponse::planned(Self::planned(&req.config, &id, claim, Some(&out)))
-                        .with_diagnostics(diagnostics)
-                }
-            },
-        }
+        resp.diagnostics = ledger::at_requests(attr, resp.diagnostics);
+        resp
     }
-
     fn apply(&self, req: ApplyRequest, ctx: &Context) -> ApplyResponse {
         let (store, hold) = match store_of(ctx, "ipam_shared_allocations") {
             Ok(s) => s,
@@ -434,6 +453,7 @@ impl Resource for SharedAllocationsResource {
         let mut diags = Vec::new();
         let (requests, _) = ledger::read_requests(&req.config, &mut diags);
         let requests = requests.unwrap_or_default();
+        let asked = ledger::requested(&req.config, &mut Vec::new()).unwrap_or_default();
         let mut blocks = Vec::new();
         let mut applied = BTreeMap::new();
         for (name, e) in req
@@ -452,7 +472,7 @@ impl Resource for SharedAllocationsResource {
                 continue;
             };
             applied.insert(name.clone(), cidr);
-            let config_entry = req.config.get("allocations").get(name).clone();
+            let config_entry = asked.get(name).cloned().unwrap_or(Value::Null);
             blocks.push(Block {
                 owner: owner.clone(),
                 name: name.clone(),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use super::common::facts_values;
+use super::ledger;
 use crate::store::Block;
 use crate::tfplugin::Value;
 
@@ -98,6 +99,16 @@ pub(super) fn state_of_blocks(
             (b.name.clone(), entry_of_block(b, &id, &p))
         })
         .collect();
+    // The requests are the configuration's, which the ledger does not hold: a read keeps
+    // the state's; an import (no prior) writes each block pinned where it is.
+    obj.insert(
+        "requests".into(),
+        if prior.is_null() && !entries.is_empty() {
+            ledger::pinned_requests(entries.iter())
+        } else {
+            prior.get("requests").clone()
+        },
+    );
     obj.insert(
         "allocations".into(),
         if entries.is_empty() && prior.get("allocations").is_null() {

@@ -23,6 +23,12 @@ pub enum Kind {
     NestedMap(Vec<Attribute>),
     /// A protocol-6 nested attribute of SINGLE nesting: one object.
     NestedSingle(Vec<Attribute>),
+    /// A `dynamic` attribute that takes a map (or object) of objects with these
+    /// members, checked by the provider rather than by Terraform. Terraform converts a
+    /// dynamic value as it is, where converting a large object literal to a map type
+    /// costs it time that grows with the square of the entries; the members document
+    /// the objects and drive the provider's own checks.
+    DynamicMap(Vec<Attribute>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +64,20 @@ impl Attribute {
             sensitive: false,
         }
     }
+    pub fn dynamic_map(
+        name: &str,
+        members: Vec<Attribute>,
+        mode: Mode,
+        description: &str,
+    ) -> Attribute {
+        Attribute {
+            name: name.into(),
+            kind: Kind::DynamicMap(members),
+            mode,
+            description: description.into(),
+            sensitive: false,
+        }
+    }
     pub fn nested_single(
         name: &str,
         attrs: Vec<Attribute>,
@@ -79,12 +99,14 @@ impl Attribute {
             Kind::Plain(t) => t.clone(),
             Kind::NestedMap(attrs) => Type::map(object_type(attrs)),
             Kind::NestedSingle(attrs) => object_type(attrs),
+            Kind::DynamicMap(_) => Type::Dynamic,
         }
     }
 
     fn to_proto(&self) -> pb::schema::Attribute {
         let (ty, nested) = match &self.kind {
             Kind::Plain(t) => (t.to_json().to_string().into_bytes(), None),
+            Kind::DynamicMap(_) => (Type::Dynamic.to_json().to_string().into_bytes(), None),
             Kind::NestedMap(attrs) | Kind::NestedSingle(attrs) => (
                 Vec::new(),
                 Some(pb::schema::Object {

@@ -12,7 +12,7 @@ locals {
 
 resource "ipam_pool" "private_subnet" {
   cidrs = ["10.64.0.0/18"]
-  allocations = {
+  requests = {
     prefixes = { prefix_length = local.reservation, description = "aws_ec2_subnet_cidr_reservation (prefix)" }
   }
 }

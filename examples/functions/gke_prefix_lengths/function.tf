@@ -12,7 +12,7 @@ locals {
 
 resource "ipam_pool" "cluster" {
   cidrs = ["10.64.0.0/12"]
-  allocations = {
+  requests = {
     nodes    = { prefix_length = local.sizes.nodes }    # /21
     pods     = { prefix_length = local.sizes.pods }     # /14
     services = { prefix_length = local.sizes.services } # /20

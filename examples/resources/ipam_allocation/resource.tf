@@ -6,7 +6,7 @@ terraform {
 
 resource "ipam_pool" "cluster" {
   cidrs = ["10.20.0.0/16"]
-  allocations = {
+  requests = {
     nodes = { prefix_length = 22 }
     pods  = { prefix_length = 18 }
   }

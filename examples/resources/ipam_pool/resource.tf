@@ -13,7 +13,7 @@ resource "ipam_pool" "example" {
   # Re-adding the same name within the hold gets the same block back.
   release_hold = "720h"
 
-  allocations = {
+  requests = {
     web = { prefix_length = 24 }
     db  = { cidr = "10.0.9.0/24", description = "existing subnet, pinned" }
   }

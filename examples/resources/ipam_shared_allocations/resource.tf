@@ -21,7 +21,7 @@ resource "ipam_shared_pool" "platform" {
 resource "ipam_shared_allocations" "team_a" {
   pool  = ipam_shared_pool.platform.id
   owner = "team-a"
-  allocations = {
+  requests = {
     gke-nodes = { prefix_length = 20, description = "GKE europe-west1 nodes" }
     gke-pods  = { prefix_length = 14, grow_to = 13 }
   }

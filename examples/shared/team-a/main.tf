@@ -11,7 +11,7 @@ provider "ipam" {}
 resource "ipam_shared_allocations" "team_a" {
   pool  = "corp"
   owner = "team-a"
-  allocations = {
+  requests = {
     gke-eu = { prefix_length = 16, description = "GKE europe-west1: nodes, pods, services" }
     gke-us = { prefix_length = 16, description = "GKE us-central1: nodes, pods, services" }
   }
@@ -21,7 +21,7 @@ resource "ipam_shared_allocations" "team_a" {
 resource "ipam_pool" "cluster" {
   for_each = ipam_shared_allocations.team_a.allocations
   cidrs    = [each.value.cidr]
-  allocations = {
+  requests = {
     nodes    = { prefix_length = 20 }
     pods     = { prefix_length = 17 }
     services = { prefix_length = 20 }

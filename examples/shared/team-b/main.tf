@@ -10,7 +10,7 @@ provider "ipam" {}
 resource "ipam_shared_allocations" "team_b" {
   pool  = "corp"
   owner = "team-b"
-  allocations = {
+  requests = {
     eks-prod    = { prefix_length = 16, grow_to = 15 }
     eks-staging = { prefix_length = 18 }
   }

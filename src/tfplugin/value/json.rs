@@ -55,6 +55,22 @@ pub fn convert_json(j: &serde_json::Value, ty: &Type, path: &str) -> Result<Valu
                 })
                 .collect::<Result<_, DecodeError>>()?,
         )),
+        (J::Array(items), Type::Tuple(ts)) if items.len() == ts.len() => Ok(Value::List(
+            items
+                .iter()
+                .zip(ts)
+                .enumerate()
+                .map(|(i, (it, t))| convert_json(it, t, &format!("{path}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        // Terraform stores a dynamic value as {"value": ..., "type": ...}.
+        (J::Object(m), Type::Dynamic) if m.contains_key("type") && m.contains_key("value") => {
+            let t = Type::from_json(&m["type"])?;
+            Ok(match convert_json(&m["value"], &t, path)? {
+                Value::Null => Value::Null,
+                v => Value::Dynamic(Box::new(t), Box::new(v)),
+            })
+        }
         (_, t) => Err(mismatch(path, t)),
     }
 }

@@ -31,6 +31,8 @@ pub enum Type {
     Set(Box<Type>),
     Map(Box<Type>),
     Object(BTreeMap<String, Type>),
+    /// A tuple, as HCL's `[...]` is: a list whose elements each have their own type.
+    Tuple(Vec<Type>),
 }
 
 impl Type {
@@ -62,6 +64,27 @@ impl Type {
                     .collect();
                 json!(["object", m])
             }
+            Type::Tuple(ts) => json!(["tuple", ts.iter().map(Type::to_json).collect::<Vec<_>>()]),
+        }
+    }
+
+    /// The type Terraform would give `v` when nothing else says: an object's attributes
+    /// their own types, a map or list the type of its first element, null and unknown
+    /// `dynamic`. Only for values the provider makes for a `dynamic` attribute; values
+    /// that came from Terraform carry their type ([`Value::Dynamic`]).
+    pub fn of(v: &Value) -> Type {
+        match v {
+            Value::Null | Value::Unknown => Type::Dynamic,
+            Value::Bool(_) => Type::Bool,
+            Value::Number(_) => Type::Number,
+            Value::String(_) => Type::String,
+            Value::List(items) => Type::Tuple(items.iter().map(Type::of).collect()),
+            Value::Set(items) => Type::set(items.first().map_or(Type::Dynamic, Type::of)),
+            Value::Map(m) => Type::map(m.values().next().map_or(Type::Dynamic, Type::of)),
+            Value::Object(m) => {
+                Type::Object(m.iter().map(|(k, v)| (k.clone(), Type::of(v))).collect())
+            }
+            Value::Dynamic(t, _) => t.as_ref().clone(),
         }
     }
 
@@ -85,6 +108,9 @@ impl Type {
                     m.iter()
                         .map(|(k, t)| Ok((k.clone(), Type::from_json(t)?)))
                         .collect::<Result<_, DecodeError>>()?,
+                )),
+                (Some("tuple"), J::Array(ts)) => Ok(Type::Tuple(
+                    ts.iter().map(Type::from_json).collect::<Result<_, _>>()?,
                 )),
                 _ => Err(bad()),
             },
@@ -186,6 +212,10 @@ pub enum Value {
     Set(Vec<Value>),
     Map(BTreeMap<String, Value>),
     Object(BTreeMap<String, Value>),
+    /// A known, non-null value of a `dynamic` attribute with the type it came with, so
+    /// that it goes back to Terraform exactly as it arrived (a planned value must equal
+    /// its configuration, type and all). The accessors below look through it.
+    Dynamic(Box<Type>, Box<Value>),
 }
 
 impl Value {
@@ -202,10 +232,18 @@ impl Value {
     pub fn is_unknown(&self) -> bool {
         matches!(self, Value::Unknown)
     }
+    /// The value itself, seen through a [`Value::Dynamic`] wrapper.
+    pub fn inner(&self) -> &Value {
+        match self {
+            Value::Dynamic(_, v) => v.inner(),
+            v => v,
+        }
+    }
     /// True when no unknown value is nested anywhere inside.
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
+            Value::Dynamic(_, v) => v.is_wholly_known(),
             Value::List(v) | Value::Set(v) => v.iter().all(Value::is_wholly_known),
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             _ => true,
@@ -214,39 +252,39 @@ impl Value {
     /// An attribute of an object; `Null` when absent or when `self` is not an object.
     pub fn get(&self, name: &str) -> &Value {
         static NULL: Value = Value::Null;
-        match self {
+        match self.inner() {
             Value::Object(m) | Value::Map(m) => m.get(name).unwrap_or(&NULL),
             _ => &NULL,
         }
     }
     pub fn as_str(&self) -> Option<&str> {
-        match self {
+        match self.inner() {
             Value::String(s) => Some(s),
             _ => None,
         }
     }
     pub fn as_number(&self) -> Option<&Number> {
-        match self {
+        match self.inner() {
             Value::Number(n) => Some(n),
             _ => None,
         }
     }
     pub fn as_bool(&self) -> Option<bool> {
-        match self {
+        match self.inner() {
             Value::Bool(b) => Some(*b),
             _ => None,
         }
     }
     /// Elements of a list or set.
     pub fn elements(&self) -> Option<&[Value]> {
-        match self {
+        match self.inner() {
             Value::List(v) | Value::Set(v) => Some(v),
             _ => None,
         }
     }
     /// Entries of a map or object.
     pub fn entries(&self) -> Option<&BTreeMap<String, Value>> {
-        match self {
+        match self.inner() {
             Value::Map(m) | Value::Object(m) => Some(m),
             _ => None,
         }
@@ -393,11 +431,52 @@ mod tests {
         assert_eq!(v.get("allocations"), &Value::Null);
     }
 
+    /// A `dynamic` attribute's value goes back exactly as Terraform sent it, type and
+    /// all: a planned value must equal the configuration, and a typed null or unknown
+    /// member, or a tuple, would not survive a guess of the type from the value.
+    #[test]
+    fn dynamic_values_keep_their_type() {
+        let ty = r#"["object",{"a":"string","b":"number","c":["tuple",["string","number"]],"d":["map","bool"]}]"#;
+        let value = rmpv::Value::Map(vec![
+            ("a".into(), rmpv::Value::Nil),
+            ("b".into(), rmpv::Value::Ext(0, vec![0])),
+            ("c".into(), rmpv::Value::Array(vec!["x".into(), 1.into()])),
+            (
+                "d".into(),
+                rmpv::Value::Map(vec![("k".into(), true.into())]),
+            ),
+        ]);
+        let mut wire = Vec::new();
+        rmpv::encode::write_value(
+            &mut wire,
+            &rmpv::Value::Array(vec![rmpv::Value::Binary(ty.as_bytes().to_vec()), value]),
+        )
+        .unwrap();
+        let v = from_msgpack(&wire, &Type::Dynamic).unwrap();
+        assert!(matches!(v, Value::Dynamic(..)), "{v:?}");
+        assert_eq!(v.get("c").elements().map(<[Value]>::len), Some(2));
+        assert!(v.get("a").is_null() && v.get("b").is_unknown());
+        assert_eq!(to_msgpack(&v, &Type::Dynamic), wire);
+        // Stored state holds it as {"value": ..., "type": ...}, which reads back the same
+        // (JSON has no unknowns).
+        let stored =
+            format!(r#"{{"value":{{"a":null,"b":2,"c":["x",1],"d":{{"k":true}}}},"type":{ty}}}"#);
+        let from_state = from_json(stored.as_bytes(), &Type::Dynamic).unwrap();
+        assert_eq!(from_state.get("c"), v.get("c"));
+        assert_eq!(from_state.get("b"), &Value::int(2));
+        // A dynamic null is a plain null, and a value of the wrong shape is refused.
+        assert_eq!(
+            from_json(br#"{"value":null,"type":"string"}"#, &Type::Dynamic).unwrap(),
+            Value::Null
+        );
+        assert!(from_json(br#"{"value":"x","type":"number"}"#, &Type::Dynamic).is_err());
+    }
+
     #[test]
     fn mismatch_names_the_path() {
         let bytes = to_msgpack(
             &Value::Object([("cidrs".into(), Value::Bool(true))].into()),
-            &Type::Dynamic,
+            &Type::Object([("cidrs".into(), Type::Bool)].into()),
         );
         let err = from_msgpack(&bytes, &sample_type()).unwrap_err();
         assert!(err.to_string().contains(".cidrs"), "{err}");

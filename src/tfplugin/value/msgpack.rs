@@ -74,6 +74,14 @@ fn convert_mp(v: rmpv::Value, ty: &Type, path: &str) -> Result<Value, DecodeErro
             }
             Ok(Value::Object(out))
         }
+        (M::Array(items), Type::Tuple(ts)) if items.len() == ts.len() => Ok(Value::List(
+            items
+                .into_iter()
+                .zip(ts)
+                .enumerate()
+                .map(|(i, (it, t))| convert_mp(it, t, &format!("{path}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
         (M::Array(mut pair), Type::Dynamic) if pair.len() == 2 => {
             let val = pair.pop().unwrap_or(M::Nil);
             let tj = match pair.pop() {
@@ -83,7 +91,11 @@ fn convert_mp(v: rmpv::Value, ty: &Type, path: &str) -> Result<Value, DecodeErro
             };
             let tj: serde_json::Value =
                 serde_json::from_slice(&tj).map_err(|e| DecodeError::Json(e.to_string()))?;
-            convert_mp(val, &Type::from_json(&tj)?, path)
+            let t = Type::from_json(&tj)?;
+            Ok(match convert_mp(val, &t, path)? {
+                v @ (Value::Null | Value::Unknown) => v,
+                v => Value::Dynamic(Box::new(t), Box::new(v)),
+            })
         }
         (_, t) => Err(mismatch(path, t)),
     }
@@ -102,6 +114,15 @@ fn to_mp(v: &Value, ty: &Type) -> rmpv::Value {
     match (v, ty) {
         (Value::Null, _) => M::Nil,
         (Value::Unknown, _) => M::Ext(0, vec![0]),
+        // A dynamic value goes as the pair [type as JSON, value of that type].
+        (Value::Dynamic(t, v), _) => M::Array(vec![
+            M::Binary(t.to_json().to_string().into_bytes()),
+            to_mp(v, t),
+        ]),
+        (v, Type::Dynamic) => to_mp(
+            &Value::Dynamic(Box::new(Type::of(v)), Box::new(v.clone())),
+            ty,
+        ),
         (Value::Bool(b), _) => M::Boolean(*b),
         (Value::Number(Number::Int(i)), _) => M::Integer((*i).into()),
         (Value::Number(Number::Float(f)), _) => {
@@ -113,6 +134,13 @@ fn to_mp(v: &Value, ty: &Type) -> rmpv::Value {
         }
         (Value::Number(Number::Decimal(s)), _) => M::String(s.as_str().into()),
         (Value::String(s), _) => M::String(s.as_str().into()),
+        (Value::List(items), Type::Tuple(ts)) => M::Array(
+            items
+                .iter()
+                .zip(ts.iter().chain(std::iter::repeat(&Type::Dynamic)))
+                .map(|(i, t)| to_mp(i, t))
+                .collect(),
+        ),
         (Value::List(items) | Value::Set(items), t) => {
             let et = match t {
                 Type::List(e) | Type::Set(e) => e.as_ref(),

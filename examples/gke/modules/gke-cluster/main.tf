@@ -47,7 +47,7 @@ locals {
 
 resource "ipam_pool" "cluster" {
   cidrs = [var.block.cidr]
-  allocations = {
+  requests = {
     pods = { prefix_length = local.sizes.pods, description = "Pods (secondary)" }
     # The node subnet may grow 4x in place (GCP expands a primary range only to a
     # superset): the room is held now, so a later, larger prefix never moves it.
