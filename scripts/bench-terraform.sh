@@ -87,10 +87,40 @@ resource "terraform_data" "h" {
 }'
 }
 
-# The same, against terraform_data holding values of the pool's shape: Terraform's cost
-# of a for_each over a large map of objects grows with the object's size, provider or not.
+# three_way LABEL DIR...: apply, then plan again, in each of the three directories
+# (nested `allocations`, `requests`, terraform_data), printed side by side with ratios.
+three_way() {
+  label=$1
+  for step in plan apply replan; do
+    case $step in
+      plan) args="plan -input=false -no-color" ;;
+      apply) args="apply -input=false -auto-approve -no-color" ;;
+      replan) args="plan -input=false -no-color -detailed-exitcode" ;;
+    esac
+    [ "$step" = plan ] && [ -z "$with_plan" ] && continue
+    # shellcheck disable=SC2086
+    a=$(time_cmd "$2" $args)
+    # shellcheck disable=SC2086
+    b=$(time_cmd "$3" $args)
+    # shellcheck disable=SC2086
+    c=$(time_cmd "$4" $args)
+    printf '%-22s %-7s %9s s %9s s %9s s %8s %9s\n' "$label" "$step" "$a" "$b" "$c" \
+      "$(echo "$a $c" | awk '{printf "x%.2f", $1 / $2}')" "$(echo "$b $c" | awk '{printf "x%.2f", $1 / $2}')"
+  done
+}
+
+three_way_header() {
+  printf '%-22s %-7s %11s %11s %11s %8s %9s\n' "scenario" "step" "nested" "requests" "tf_data" "nested/" "requests/"
+}
+
+# The same pool and handles, the pool written both ways, against terraform_data holding
+# values of the pool's shape: Terraform's cost of a for_each over a large map of objects
+# grows with the object's size, provider or not.
 ledger_same_shape() {
-  run_pair "same-shape-1000+1000" "$ledger_ipam" '
+  for form in nested requests data; do mkdir -p "$work/same-shape-$form"; done
+  printf '%s\n%s\n' "$header" "$ledger_ipam" | sed 's/  requests    = /  allocations = /' > "$work/same-shape-nested/main.tf"
+  printf '%s\n%s\n' "$header" "$ledger_ipam" > "$work/same-shape-requests/main.tf"
+  cat > "$work/same-shape-data/main.tf" <<'CONFIG'
 resource "terraform_data" "p" {
   input = { for i in range(1000) : "alloc-${i}" => {
     prefix_length = 20 + i % 8, cidr = "10.${i % 256}.${floor(i / 256)}.0/24", description = null,
@@ -100,7 +130,24 @@ resource "terraform_data" "p" {
 resource "terraform_data" "h" {
   for_each = terraform_data.p.input
   input    = each.value
+}
+CONFIG
+  with_plan=1
+  three_way "1000+1000 handles" "$work/same-shape-nested" "$work/same-shape-requests" "$work/same-shape-data"
+}
+
+# One pool of two entries, both ways, against one terraform_data.
+one_pool() {
+  for form in nested requests data; do mkdir -p "$work/one-$form"; done
+  body='resource "ipam_pool" "p" {
+  cidrs       = ["10.0.0.0/24"]
+  requests    = { a = { prefix_length = 26 }, b = { prefix_length = 27 } }
 }'
+  printf '%s\n%s\n' "$header" "$body" | sed 's/  requests    = /  allocations = /' > "$work/one-nested/main.tf"
+  printf '%s\n%s\n' "$header" "$body" > "$work/one-requests/main.tf"
+  printf 'resource "terraform_data" "p" {\n  input = { cidrs = ["10.0.0.0/24"], a = 26, b = 27 }\n}\n' > "$work/one-data/main.tf"
+  with_plan=1
+  three_way "1 pool" "$work/one-nested" "$work/one-requests" "$work/one-data"
 }
 
 # One pool of N /32 entries, applied and planned again, written three ways: as the
@@ -122,20 +169,8 @@ large_pool() {
         printf '  }\n}\n'
       } > "$work/large-$form-$n/main.tf"
     done
-    for step in apply replan; do
-      case $step in
-        apply) args="apply -input=false -auto-approve -no-color" ;;
-        replan) args="plan -input=false -no-color -detailed-exitcode" ;;
-      esac
-      # shellcheck disable=SC2086
-      a=$(time_cmd "$work/large-nested-$n" $args)
-      # shellcheck disable=SC2086
-      b=$(time_cmd "$work/large-requests-$n" $args)
-      # shellcheck disable=SC2086
-      c=$(time_cmd "$work/large-data-$n" $args)
-      printf '%-8s %-7s %9s s %9s s %9s s %8s %9s\n' "$n" "$step" "$a" "$b" "$c" \
-        "$(echo "$a $c" | awk '{printf "x%.2f", $1 / $2}')" "$(echo "$b $c" | awk '{printf "x%.2f", $1 / $2}')"
-    done
+    with_plan=
+    three_way "pool of $n" "$work/large-nested-$n" "$work/large-requests-$n" "$work/large-data-$n"
   done
 }
 
@@ -158,13 +193,9 @@ printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
 case ${1:-all} in
   pools) pools 1; pools 200 ;;
   ledger) ledger ;;
-  large) large_pool ;;
-  same-shape)
-    ledger_same_shape
-    echo
-    printf '%-8s %-7s %11s %11s %11s %8s %9s\n' "entries" "step" "nested" "requests" "tf_data" "nested/" "requests/"
-    large_pool ;;
+  large) three_way_header; large_pool ;;
+  same-shape) three_way_header; one_pool; ledger_same_shape; large_pool ;;
   functions) functions 1; functions 200; functions 1000 ;;
-  all) pools 1; pools 200; ledger; ledger_same_shape; functions 1; functions 200; functions 1000 ;;
+  all) pools 1; pools 200; ledger; functions 1; functions 200; functions 1000; three_way_header; one_pool; ledger_same_shape; large_pool ;;
   *) echo "usage: $0 [pools|ledger|same-shape|large|functions|all]" >&2; exit 2 ;;
 esac

@@ -7,15 +7,18 @@
 # own work: reading configuration, converting values to the schema's types, graph
 # walks, state). Not a test: it prints figures.
 #   scripts/trace-terraform.sh [N...]     # default: 1000 5000
+#   FORM=nested scripts/trace-terraform.sh 5000   # the pool written with `allocations`
+#                                                 # (schema 2) instead of `requests`
 set -e
 . "$(dirname "$0")/dev-terraform.sh"
-echo "Terraform: $("$tf" version | head -n 1); $(nproc) cores"
+echo "Terraform: $("$tf" version | head -n 1); $(nproc) cores; the pool written as ${FORM:-requests}"
 for n in ${*:-1000 5000}; do
   dir="$work/pool-$n"
   mkdir -p "$dir"
   {
     printf 'terraform {\n  required_providers {\n    ipam = { source = "ipam-rs/ipam" }\n  }\n}\n'
-    printf 'resource "ipam_pool" "p" {\n  cidrs = ["10.0.0.0/8"]\n  allocations = {\n'
+    printf 'resource "ipam_pool" "p" {\n  cidrs = ["10.0.0.0/8"]\n  %s = {\n' \
+      "$(if [ "${FORM:-requests}" = nested ]; then echo allocations; else echo requests; fi)"
     awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "    \"vm-%d\" = { prefix_length = 32 }\n", i }'
     printf '  }\n}\n'
   } > "$dir/main.tf"

@@ -200,7 +200,7 @@ fn what_this_provider_holds_is_not_found_twice() {
         ],
     );
     assert_eq!(code, Some(0), "{err}");
-    assert!(!again.contains("allocations = {\n"), "{again}");
+    assert!(!again.contains("requests = {\n"), "{again}");
     assert!(
         again.contains("# Left out, held by this provider already"),
         "{again}"

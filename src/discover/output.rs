@@ -50,9 +50,9 @@ pub fn hcl(plan: &Plan) -> String {
         };
         let _ = writeln!(out, "  cidrs = {cidrs}");
         if p.entries.is_empty() {
-            let _ = writeln!(out, "  allocations = {{}}");
+            let _ = writeln!(out, "  requests = {{}}");
         } else {
-            let _ = writeln!(out, "  allocations = {{");
+            let _ = writeln!(out, "  requests = {{");
             for (name, &f) in &p.entries {
                 let found = &plan.found[f];
                 let _ = writeln!(
