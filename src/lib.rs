@@ -12,10 +12,11 @@
 //!   signal.
 //! - [`provider`]: the provider block (`config.rs`: `database_url`,
 //!   `reservation_ttl`, `lock_timeout`), and one file per resource or data source:
-//!   `pool.rs` (`ipam_pool`), `allocation.rs` (`ipam_allocation`), `shared_pool.rs`,
+//!   `pool.rs` (`ipam_pool`; its unit tests in `pool_tests.rs`), `allocation.rs` (`ipam_allocation`), `shared_pool.rs`,
 //!   `shared_pool_data.rs` (the data source), `shared_allocations.rs`. What they share
 //!   has its own file: `pool_args.rs` (the arguments of every pool), `figures.rs`
-//!   (utilization), `ledger.rs` (requests and their planned entries), `shared_state.rs`
+//!   (utilization), `ledger.rs` (`requests`, read and checked, and their planned
+//!   entries), `shared_state.rs`
 //!   (a shared owner's state rebuilt from its blocks), `placement.rs`
 //!   (a shared owner's blocks, merged from state and database), `hold.rs` (release
 //!   holds), `common.rs` (entry facts, numbers, allocator errors as diagnostics).

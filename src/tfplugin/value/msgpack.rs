@@ -114,11 +114,13 @@ fn to_mp(v: &Value, ty: &Type) -> rmpv::Value {
     match (v, ty) {
         (Value::Null, _) => M::Nil,
         (Value::Unknown, _) => M::Ext(0, vec![0]),
-        // A dynamic value goes as the pair [type as JSON, value of that type].
-        (Value::Dynamic(t, v), _) => M::Array(vec![
+        // A dynamic value goes as the pair [type as JSON, value of that type]; in a
+        // typed place, as the value alone.
+        (Value::Dynamic(t, v), Type::Dynamic) => M::Array(vec![
             M::Binary(t.to_json().to_string().into_bytes()),
             to_mp(v, t),
         ]),
+        (Value::Dynamic(_, v), t) => to_mp(v, t),
         (v, Type::Dynamic) => to_mp(
             &Value::Dynamic(Box::new(Type::of(v)), Box::new(v.clone())),
             ty,
