@@ -5,9 +5,12 @@
 #   scripts/bench-terraform.sh            # all scenarios
 #   scripts/bench-terraform.sh pools      # 1 and 200 ipam_pool instances
 #   scripts/bench-terraform.sh ledger     # 1 pool of 1,000 allocations + 1,000 handles
-#   scripts/bench-terraform.sh same-shape # the same vs terraform_data of the same shape, then
-#                                         # one pool of 1k, 5k and 20k entries written as
-#                                         # `allocations` (schema 2) and as `requests`
+#   scripts/bench-terraform.sh same-shape # one pool, then the same pool and handles, then
+#                                         # one pool of 1k, 5k and 20k entries: each written
+#                                         # as `allocations` (schema 2) and as `requests`,
+#                                         # vs terraform_data holding the same objects
+#   scripts/bench-terraform.sh handles    # only the pool and handles of same-shape
+#   scripts/bench-terraform.sh large      # only the 1k/5k/20k pools (IPAM_BENCH_SIZES)
 #   scripts/bench-terraform.sh functions  # 1, 200 and 1,000 provider function calls in one
 #                                         # plan vs Terraform's built-in cidrsubnet
 set -e
@@ -193,9 +196,10 @@ printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
 case ${1:-all} in
   pools) pools 1; pools 200 ;;
   ledger) ledger ;;
+  handles) three_way_header; ledger_same_shape ;;
   large) three_way_header; large_pool ;;
   same-shape) three_way_header; one_pool; ledger_same_shape; large_pool ;;
   functions) functions 1; functions 200; functions 1000 ;;
   all) pools 1; pools 200; ledger; functions 1; functions 200; functions 1000; three_way_header; one_pool; ledger_same_shape; large_pool ;;
-  *) echo "usage: $0 [pools|ledger|same-shape|large|functions|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [pools|ledger|same-shape|handles|large|functions|all]" >&2; exit 2 ;;
 esac
