@@ -64,6 +64,7 @@ resource "ipam_shared_pool" "p" {{
     )
 }
 
+/// One owner in the form users write, `requests` (the fault tests run through it).
 pub fn owner_body(pool: &str, owner: &str, allocations: &str, ttl: Option<&str>) -> String {
     let provider = ttl
         .map(|t| format!("provider \"ipam\" {{\n  reservation_ttl = \"{t}\"\n}}\n"))
@@ -73,7 +74,7 @@ pub fn owner_body(pool: &str, owner: &str, allocations: &str, ttl: Option<&str>)
 resource "ipam_shared_allocations" "mine" {{
   pool        = "{pool}"
   owner       = "{owner}"
-  allocations = {{
+  requests    = {{
 {allocations}
   }}
 }}
