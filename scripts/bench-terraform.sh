@@ -7,7 +7,8 @@
 #   scripts/bench-terraform.sh ledger     # 1 pool of 1,000 allocations + 1,000 handles
 #   scripts/bench-terraform.sh same-shape # one pool, then the same pool and handles, then
 #                                         # one pool of 1k, 5k and 20k entries: each written
-#                                         # as `allocations` (schema 2) and as `requests`,
+#                                         # as `allocations` (schema 2), as `requests` of
+#                                         # objects and of prefix lengths (the short form),
 #                                         # vs terraform_data holding the same objects
 #   scripts/bench-terraform.sh handles    # only the pool and handles of same-shape
 #   scripts/bench-terraform.sh large      # only the 1k/5k/20k pools (IPAM_BENCH_SIZES)
@@ -90,9 +91,14 @@ resource "terraform_data" "h" {
 }'
 }
 
-# three_way LABEL DIR...: apply, then plan again, in each of the three directories
-# (nested `allocations`, `requests`, terraform_data), printed side by side with ratios.
-three_way() {
+# The forms a pool's requests are written in, side by side: the nested `allocations` of
+# schema 2 ("nested"), `requests` of objects ("requests"), `requests` in the short form
+# ("short": a prefix length per name), then terraform_data holding the same objects.
+forms="nested requests short data"
+
+# side_by_side LABEL: apply, then plan again (and plan first, with $with_plan), in
+# $work/LABEL-FORM for each form, printed on one line with the ratios to terraform_data.
+side_by_side() {
   label=$1
   for step in plan apply replan; do
     case $step in
@@ -101,29 +107,38 @@ three_way() {
       replan) args="plan -input=false -no-color -detailed-exitcode" ;;
     esac
     [ "$step" = plan ] && [ -z "$with_plan" ] && continue
+    times=
+    for form in $forms; do
+      # shellcheck disable=SC2086
+      times="$times $(time_cmd "$work/$label-$form" $args)"
+    done
     # shellcheck disable=SC2086
-    a=$(time_cmd "$2" $args)
-    # shellcheck disable=SC2086
-    b=$(time_cmd "$3" $args)
-    # shellcheck disable=SC2086
-    c=$(time_cmd "$4" $args)
-    printf '%-22s %-7s %9s s %9s s %9s s %8s %9s\n' "$label" "$step" "$a" "$b" "$c" \
-      "$(echo "$a $c" | awk '{printf "x%.2f", $1 / $2}')" "$(echo "$b $c" | awk '{printf "x%.2f", $1 / $2}')"
+    echo "$label $step $times" | awk '{ printf "%-22s %-7s", $1, $2
+      for (i = 3; i <= NF; i++) printf " %9s s", $i
+      for (i = 3; i < NF; i++) printf " %8s", sprintf("x%.2f", $i / $NF)
+      printf "\n" }'
   done
 }
 
-three_way_header() {
-  printf '%-22s %-7s %11s %11s %11s %8s %9s\n' "scenario" "step" "nested" "requests" "tf_data" "nested/" "requests/"
+side_by_side_header() {
+  printf '%-22s %-7s %11s %11s %11s %11s %8s %9s %8s\n' "scenario" "step" "nested" "requests" "short" "tf_data" "nested/" "requests/" "short/"
 }
 
-# The same pool and handles, the pool written both ways, against terraform_data holding
+# pool_forms LABEL BODY SHORT_BODY: the pool written in `requests` of objects (BODY), as
+# the nested `allocations` (the same, renamed) and in the short form (SHORT_BODY).
+pool_forms() {
+  for form in $forms; do mkdir -p "$work/$1-$form"; done
+  printf '%s\n%s\n' "$header" "$2" | sed 's/  requests    = /  allocations = /' > "$work/$1-nested/main.tf"
+  printf '%s\n%s\n' "$header" "$2" > "$work/$1-requests/main.tf"
+  printf '%s\n%s\n' "$header" "$3" > "$work/$1-short/main.tf"
+}
+
+# The same pool and handles, the pool written each way, against terraform_data holding
 # values of the pool's shape: Terraform's cost of a for_each over a large map of objects
 # grows with the object's size, provider or not.
 ledger_same_shape() {
-  for form in nested requests data; do mkdir -p "$work/same-shape-$form"; done
-  printf '%s\n%s\n' "$header" "$ledger_ipam" | sed 's/  requests    = /  allocations = /' > "$work/same-shape-nested/main.tf"
-  printf '%s\n%s\n' "$header" "$ledger_ipam" > "$work/same-shape-requests/main.tf"
-  cat > "$work/same-shape-data/main.tf" <<'CONFIG'
+  pool_forms handles "$ledger_ipam" "$(echo "$ledger_ipam" | sed 's/=> { prefix_length = 20 + i % 8 }/=> 20 + i % 8/')"
+  cat > "$work/handles-data/main.tf" <<'CONFIG'
 resource "terraform_data" "p" {
   input = { for i in range(1000) : "alloc-${i}" => {
     prefix_length = 20 + i % 8, cidr = "10.${i % 256}.${floor(i / 256)}.0/24", description = null,
@@ -136,44 +151,42 @@ resource "terraform_data" "h" {
 }
 CONFIG
   with_plan=1
-  three_way "1000+1000 handles" "$work/same-shape-nested" "$work/same-shape-requests" "$work/same-shape-data"
+  side_by_side handles
 }
 
-# One pool of two entries, both ways, against one terraform_data.
+# One pool of two entries, each way, against one terraform_data.
 one_pool() {
-  for form in nested requests data; do mkdir -p "$work/one-$form"; done
   body='resource "ipam_pool" "p" {
   cidrs       = ["10.0.0.0/24"]
   requests    = { a = { prefix_length = 26 }, b = { prefix_length = 27 } }
 }'
-  printf '%s\n%s\n' "$header" "$body" | sed 's/  requests    = /  allocations = /' > "$work/one-nested/main.tf"
-  printf '%s\n%s\n' "$header" "$body" > "$work/one-requests/main.tf"
+  pool_forms one "$body" "$(echo "$body" | sed 's/{ a = .*/{ a = 26, b = 27 }/')"
   printf 'resource "terraform_data" "p" {\n  input = { cidrs = ["10.0.0.0/24"], a = 26, b = 27 }\n}\n' > "$work/one-data/main.tf"
   with_plan=1
-  three_way "1 pool" "$work/one-nested" "$work/one-requests" "$work/one-data"
+  side_by_side one
 }
 
-# One pool of N /32 entries, applied and planned again, written three ways: as the
-# nested `allocations` of schema 2 ("nested"), as `requests` ("requests"), and as one
+# One pool of N /32 entries, applied and planned again, written each way, against one
 # terraform_data whose input holds the same 10-attribute objects the pool's
 # `allocations` holds ("tf_data"). The literal is written out, as range() stops at 1,024.
 large_pool() {
   for n in ${IPAM_BENCH_SIZES:-1000 5000 20000}; do
-    for form in nested requests data; do
-      mkdir -p "$work/large-$form-$n"
+    for form in $forms; do
+      mkdir -p "$work/pool-of-$n-$form"
       {
         case $form in
           data) printf 'resource "terraform_data" "p" {\n  input = {\n'
             awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "    \"vm-%d\" = { prefix_length = 32, cidr = \"10.%d.%d.%d/32\", description = null, name = \"vm-%d\", pool_id = \"pool-0123456789abcdef\", network_address = \"10.%d.%d.%d\", netmask = \"255.255.255.255\", first_address = \"10.%d.%d.%d\", last_address = \"10.%d.%d.%d\", address_count = \"1\" }\n", i, int(i / 65536), int(i / 256) % 256, i % 256, i, int(i / 65536), int(i / 256) % 256, i % 256, int(i / 65536), int(i / 256) % 256, i % 256, int(i / 65536), int(i / 256) % 256, i % 256 }' ;;
           *) printf '%s\nresource "ipam_pool" "p" {\n  cidrs = ["10.0.0.0/8"]\n' "$header"
             if [ $form = nested ]; then printf '  allocations = {\n'; else printf '  requests = {\n'; fi
-            awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "    \"vm-%d\" = { prefix_length = 32 }\n", i }' ;;
+            if [ $form = short ]; then value=32; else value='{ prefix_length = 32 }'; fi
+            awk -v n="$n" -v value="$value" 'BEGIN { for (i = 0; i < n; i++) printf "    \"vm-%d\" = %s\n", i, value }' ;;
         esac
         printf '  }\n}\n'
-      } > "$work/large-$form-$n/main.tf"
+      } > "$work/pool-of-$n-$form/main.tf"
     done
     with_plan=
-    three_way "pool of $n" "$work/large-nested-$n" "$work/large-requests-$n" "$work/large-data-$n"
+    side_by_side "pool-of-$n"
   done
 }
 
@@ -196,10 +209,10 @@ printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
 case ${1:-all} in
   pools) pools 1; pools 200 ;;
   ledger) ledger ;;
-  handles) three_way_header; ledger_same_shape ;;
-  large) three_way_header; large_pool ;;
-  same-shape) three_way_header; one_pool; ledger_same_shape; large_pool ;;
+  handles) side_by_side_header; ledger_same_shape ;;
+  large) side_by_side_header; large_pool ;;
+  same-shape) side_by_side_header; one_pool; ledger_same_shape; large_pool ;;
   functions) functions 1; functions 200; functions 1000 ;;
-  all) pools 1; pools 200; ledger; functions 1; functions 200; functions 1000; three_way_header; one_pool; ledger_same_shape; large_pool ;;
+  all) pools 1; pools 200; ledger; functions 1; functions 200; functions 1000; side_by_side_header; one_pool; ledger_same_shape; large_pool ;;
   *) echo "usage: $0 [pools|ledger|same-shape|handles|large|functions|all]" >&2; exit 2 ;;
 esac

@@ -91,6 +91,49 @@ fn requests_are_placed_at_plan_and_applied_with_no_later_change() {
     assert!(w.state()["values"].is_null(), "{}", w.state());
 }
 
+/// The short form: a number (or a string of one) asks for that prefix length, any
+/// other string pins that CIDR; it mixes with the object form in one map.
+#[test]
+fn short_requests_are_prefix_lengths_and_pins() {
+    let w = Workdir::new(
+        r#"
+resource "ipam_pool" "vpc" {
+  cidrs    = ["10.0.0.0/16"]
+  requests = {
+    nodes  = 20
+    pods   = "18"
+    legacy = "10.0.250.0/24"
+    svc    = { prefix_length = 22, description = "Services" }
+  }
+}
+
+resource "ipam_allocation" "pods" {
+  entry = ipam_pool.vpc.allocations["pods"]
+  cloud = "gcp"
+}
+"#,
+    );
+    let plan = w.plan_json(&[]);
+    let after = planned(&plan, "ipam_pool.vpc");
+    let at_plan = cidrs(&after);
+    assert!(
+        at_plan.values().all(|c| c != "?"),
+        "known at plan: {at_plan:?}"
+    );
+    assert_eq!(at_plan["legacy"], "10.0.250.0/24");
+    assert!(at_plan["nodes"].ends_with("/20"), "{at_plan:?}");
+    assert!(at_plan["pods"].ends_with("/18"), "{at_plan:?}");
+    assert_eq!(after["allocations"]["pods"]["prefix_length"], 18);
+    assert_eq!(after["allocations"]["svc"]["description"], "Services");
+    w.apply();
+    w.assert_no_changes();
+    assert_eq!(cidrs(&w.resource("ipam_pool.vpc")), at_plan);
+    assert_eq!(
+        w.resource("ipam_allocation.pods")["cidr"],
+        at_plan["pods"].as_str()
+    );
+}
+
 /// Pins the schema 2 to 3 upgrade: a state written by the release before (with
 /// Terraform 1.11.4, `tests/fixtures/upgrade/pool-schema-2`) plans with no change as it
 /// is, and moving its configuration to `requests` only records the requests.
@@ -145,8 +188,20 @@ fn bad_requests_get_diagnostics_naming_the_member() {
             r#"{ web = { cidr = ["10.0.0.0/24"] } }"#,
             &["Invalid request member", "must be a string"],
         ),
-        (r#"{ web = 24 }"#, &["Request must be an object", "\"web\""]),
-        (r#"["web"]"#, &["Requests must be a map of objects"]),
+        (
+            r#"{ web = true }"#,
+            &[
+                "Request must be a prefix length, a CIDR or an object",
+                "\"web\"",
+            ],
+        ),
+        (r#"["web"]"#, &["Requests must be a map"]),
+        (r#"{ web = 8 }"#, &["Allocation larger than the pool"]),
+        (
+            r#"{ web = "10.0.0.1/24" }"#,
+            &["CIDR block has host bits set"],
+        ),
+        (r#"{ web = "web" }"#, &["Invalid CIDR"]),
         (
             r#"{ web = { prefix_length = 8 } }"#,
             &["Allocation larger than the pool"],
@@ -221,8 +276,8 @@ resource "ipam_shared_allocations" "team_a" {{
     s.apply();
     s.assert_no_changes();
     assert_eq!(cidrs(&s.resource("ipam_shared_allocations.team_a")), before);
-    // A new request is placed and reserved like any other.
-    s.config(&body("requests").replace("    gke =", "    aks = { prefix_length = 24 }\n    gke ="));
+    // A new request, here in the short form, is placed and reserved like any other.
+    s.config(&body("requests").replace("    gke =", "    aks = 24\n    gke ="));
     s.apply();
     s.assert_no_changes();
     let grown = cidrs(&s.resource("ipam_shared_allocations.team_a"));

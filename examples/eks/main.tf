@@ -63,7 +63,7 @@ resource "ipam_pool" "vpc" {
   min_prefix_length = 16
   max_prefix_length = 28
   requests = {
-    for k, s in local.subnets : "${s.tier}-${s.az}" => { prefix_length = s.prefix_length } if s.env == each.key
+    for k, s in local.subnets : "${s.tier}-${s.az}" => s.prefix_length if s.env == each.key
   }
 }
 

@@ -88,7 +88,7 @@ pub fn request_members() -> Vec<Attribute> {
 }
 
 /// The description of `requests` (`ipam_pool` and `ipam_shared_allocations`).
-pub const REQUESTS_DOC: &str = "The allocations to make, keyed by a stable name: each an object that asks for a `prefix_length` or pins a `cidr`, as in `{ web = { prefix_length = 24 } }`. Any map or object of such objects will do; the provider checks the members (Terraform does not, as the type is dynamic, which keeps large pools fast). Each is placed at plan, in `allocations`.";
+pub const REQUESTS_DOC: &str = "The allocations to make, keyed by a stable name: each a prefix length (`{ web = 24 }`), a CIDR to pin (`{ legacy = \"10.0.250.0/24\" }`), or an object of `prefix_length` or `cidr` with `description` and `grow_to` (`{ web = { prefix_length = 24, grow_to = 22 } }`). Any map or object of these will do; the provider checks them (Terraform does not, as the type is dynamic, which keeps large pools fast). Each is placed at plan, in `allocations`.";
 
 /// The description of `allocations`.
 pub const ALLOCATIONS_DOC: &str = "The allocations, keyed by the names in `requests`: each request with its block and facts, known at plan. Setting `allocations` itself instead of `requests` (with the same members), as earlier releases did, still works, but Terraform's time for it grows with the square of the entries: write `requests` for large pools.";

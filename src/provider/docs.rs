@@ -69,9 +69,9 @@ fn attribute_sections(out: &mut String, attrs: &[Attribute], prefix: &str) {
                 Kind::DynamicMap(inner) => {
                     nested.push((a, inner));
                     (
-                        "Dynamic: Map of Objects".into(),
+                        "Dynamic: Map".into(),
                         format!(
-                            " (see [below for the objects' members](#{}))",
+                            " (see [below for the members of the object form](#{}))",
                             anchor(prefix, &a.name)
                         ),
                     )

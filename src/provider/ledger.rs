@@ -68,8 +68,8 @@ fn entries_of(
         _ => {
             diags.push(
                 Diagnostic::error(
-                    "Requests must be a map of objects",
-                    format!("`{attr}` takes one object per allocation, keyed by a stable name, such as {{ web = {{ prefix_length = 24 }} }}."),
+                    "Requests must be a map",
+                    format!("`{attr}` takes one request per allocation, keyed by a stable name, such as {{ web = 24 }} or {{ web = {{ prefix_length = 24 }} }}."),
                 )
                 .at(path),
             );
@@ -93,14 +93,20 @@ fn request_object(
     path: AttrPath,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Value> {
+    let short;
     let members = match e {
         Value::Unknown => return Some(Value::Unknown),
         Value::Map(m) | Value::Object(m) => m,
+        // The short form, which keeps a large pool's `requests` (and its state) small.
+        Value::Number(_) | Value::String(_) => {
+            short = [(short_member(e).to_string(), e.clone())].into();
+            &short
+        }
         _ => {
             diags.push(
                 Diagnostic::error(
-                    "Request must be an object",
-                    format!("Allocation {name:?} must be an object of prefix_length, cidr, description and grow_to, such as {{ prefix_length = 24 }} or {{ cidr = \"10.0.8.0/21\" }}."),
+                    "Request must be a prefix length, a CIDR or an object",
+                    format!("Allocation {name:?} must be a prefix length (24), a CIDR to pin (\"10.0.8.0/21\"), or an object of prefix_length, cidr, description and grow_to, such as {{ prefix_length = 24, description = \"web\" }}."),
                 )
                 .at(path),
             );
@@ -166,6 +172,16 @@ fn request_object(
     ok.then_some(Value::Object(out))
 }
 
+/// The member a request written as a plain value stands for: a number (or a string of
+/// one, as Terraform would convert it) is the `prefix_length`, any other string the
+/// `cidr` to pin.
+fn short_member(v: &Value) -> &'static str {
+    match v {
+        Value::String(s) if Number::parse(s.trim()).is_none() => "cidr",
+        _ => "prefix_length",
+    }
+}
+
 /// A value as a diagnostic shows it.
 fn shown(v: &Value) -> String {
     match v {
@@ -202,17 +218,23 @@ pub fn planned_requests(config: &Value, prior: &Value, planned: &Value) -> Value
 }
 
 /// The requests that hold `entries` where they are, as an import writes them: each
-/// block pinned (`cidr`), with its description when it has one.
+/// block pinned, in the short form (`"10.0.1.0/24"`), or as an object of `cidr` and
+/// `description` when it has a description.
 pub fn pinned_requests<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>) -> Value {
     Value::Object(
         entries
             .map(|(name, e)| {
-                let members = ["cidr", "description"]
-                    .into_iter()
-                    .filter(|k| !e.get(k).is_null())
-                    .map(|k| (k.to_string(), e.get(k).clone()))
-                    .collect();
-                (name.clone(), Value::Object(members))
+                let pin = if e.get("description").is_null() {
+                    e.get("cidr").clone()
+                } else {
+                    Value::Object(
+                        ["cidr", "description"]
+                            .into_iter()
+                            .map(|k| (k.to_string(), e.get(k).clone()))
+                            .collect(),
+                    )
+                };
+                (name.clone(), pin)
             })
             .collect(),
     )
@@ -451,6 +473,23 @@ mod tests {
         assert_eq!(got["db"].entries().map(BTreeMap::len), Some(4));
     }
 
+    /// The short form reads as the object it stands for.
+    #[test]
+    fn short_requests_read_as_objects() {
+        let mut diags = Vec::new();
+        let got = requested(
+            &config(serde_json::json!({"a": 24, "b": " 25", "c": "10.0.9.0/24"})),
+            &mut diags,
+        )
+        .unwrap();
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(got["a"].get("prefix_length"), &Value::int(24));
+        assert_eq!(got["b"].get("prefix_length"), &Value::int(25));
+        assert_eq!(got["c"].get("cidr"), &Value::str("10.0.9.0/24"));
+        assert!(got["c"].get("prefix_length").is_null());
+        assert_eq!(got["a"].entries().map(BTreeMap::len), Some(4));
+    }
+
     #[test]
     fn bad_requests_name_the_member_and_its_path() {
         let mut diags = Vec::new();
@@ -458,7 +497,7 @@ mod tests {
             &config(serde_json::json!({
                 "a": {"prefix_len": 24},
                 "b": {"prefix_length": "x"},
-                "c": 24,
+                "c": true,
                 "d": {"prefix_length": 24},
             })),
             &mut diags,
@@ -476,7 +515,7 @@ mod tests {
         );
         let mut diags = Vec::new();
         requested(&config(serde_json::json!(["a"])), &mut diags);
-        assert_eq!(diags[0].summary, "Requests must be a map of objects");
+        assert_eq!(diags[0].summary, "Requests must be a map");
     }
 
     /// An unknown map, or an unknown entry, leaves the requests unknown, as a typed

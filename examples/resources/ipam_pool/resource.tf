@@ -13,9 +13,11 @@ resource "ipam_pool" "example" {
   # Re-adding the same name within the hold gets the same block back.
   release_hold = "720h"
 
+  # A prefix length, a CIDR to pin, or an object that also takes description and grow_to.
   requests = {
-    web = { prefix_length = 24 }
-    db  = { cidr = "10.0.9.0/24", description = "existing subnet, pinned" }
+    web    = 24
+    legacy = "10.0.8.0/24"
+    db     = { cidr = "10.0.9.0/24", description = "existing subnet, pinned" }
   }
 }
 
