@@ -205,14 +205,16 @@ output \"inside\" {
 }
 
 echo "Terraform: $("$tf" version | head -n 1); $(nproc) cores"
-printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
+pair_header() {
+  printf '%-28s %-8s %10s %10s %7s\n' "scenario" "step" "ipam" "tf_data" "ratio"
+}
 case ${1:-all} in
-  pools) pools 1; pools 200 ;;
-  ledger) ledger ;;
+  pools) pair_header; pools 1; pools 200 ;;
+  ledger) pair_header; ledger ;;
   handles) side_by_side_header; ledger_same_shape ;;
   large) side_by_side_header; large_pool ;;
   same-shape) side_by_side_header; one_pool; ledger_same_shape; large_pool ;;
-  functions) functions 1; functions 200; functions 1000 ;;
-  all) pools 1; pools 200; ledger; functions 1; functions 200; functions 1000; side_by_side_header; one_pool; ledger_same_shape; large_pool ;;
+  functions) pair_header; functions 1; functions 200; functions 1000 ;;
+  all) pair_header; pools 1; pools 200; ledger; functions 1; functions 200; functions 1000; side_by_side_header; one_pool; ledger_same_shape; large_pool ;;
   *) echo "usage: $0 [pools|ledger|same-shape|handles|large|functions|all]" >&2; exit 2 ;;
 esac

@@ -184,29 +184,36 @@ The same configuration and state give the same CIDRs on any machine, at any `-pa
 
 ## Large pools
 
-Write a pool's allocations in `requests`. Terraform takes that dynamic value as written,
-so its own work grows with the pool about as it does for a `terraform_data` holding the
-same objects. Setting `allocations` itself, the form of earlier releases, still works,
-but Terraform converts that literal to the nested attribute's type in time that grows
-with the square of the entries. Wall seconds for one `ipam_pool` of N `/32` entries
-(Terraform 1.11.4, 2 cores, `scripts/bench-terraform.sh same-shape`), against one
-`terraform_data` whose `input` holds N objects of the 10 attributes an allocation holds:
+Write a pool's allocations in `requests`, and for a large pool in the short form: one
+prefix length (`vm-1 = 32`) or CIDR to pin (`vm-2 = "10.0.0.7/32"`) per name, keeping
+the object form for the entries that need a `description` or `grow_to`. Terraform takes
+`requests` as written (it is a dynamic value), so its own work grows with the pool about
+as it does for a `terraform_data` holding the same objects; the short form also keeps
+the value, and the state that holds it, less than half the size. Setting `allocations`
+itself, the form of earlier releases, still works, but Terraform converts that literal
+to the nested attribute's type in time that grows with the square of the entries.
 
-| entries | `requests`: apply / plan again | `allocations` set: apply / plan again | `terraform_data` |
-|---|---|---|---|
-| 1,000 | 0.9 / 1.1 | 1.5 / 1.2 | 1.3 / 2.0 |
-| 5,000 | 5.1 / 6.6 | 16.2 / 10.9 | 6.9 / 11.6 |
-| 20,000 | 24.2 / 30.0 | 206.6 / 115.6 | 33.8 / 55.4 |
+Wall seconds for one `ipam_pool` of N `/32` entries (Terraform 1.11.4, 2 cores, one run
+of `scripts/bench-terraform.sh same-shape`), against one `terraform_data` whose `input`
+holds N objects of the 10 attributes an allocation holds:
 
-With Terraform 1.15.5, 20,000 entries take 19.4 / 20.3 s with `requests` (`terraform_data`:
-23.9 / 38.0 s; `allocations` set: 197.1 / 107.1 s).
+| entries | `requests`, short: apply / plan again | `requests` of objects | `allocations` set | `terraform_data` |
+|---|---|---|---|---|
+| 1,000 | 0.8 / 0.9 | 1.0 / 1.1 | 1.4 / 1.1 | 1.3 / 2.0 |
+| 5,000 | 3.7 / 4.5 | 4.8 / 5.5 | 13.5 / 9.0 | 6.4 / 10.8 |
+| 20,000 | 14.5 / 18.3 | 20.0 / 23.1 | 156.6 / 85.5 | 26.2 / 46.1 |
 
-A thousand `ipam_allocation` handles on one pool of a thousand entries take 19 s to plan,
-75 s to apply and 19 s to plan again, about what `terraform_data` takes for the same
-objects (15 / 134 / 17 s) with Terraform 1.11.4: that cost is Terraform's, for any
-resource of that shape. (With 1.15.5, `requests` made the apply of the handles 15-26%
-slower than `allocations` set, still half of `terraform_data`'s.) The
-provider's own work is small beside it: placing 100,000 blocks takes about 30 ms.
+With Terraform 1.15.5, 20,000 entries take 11.8 / 14.6 s in the short form (objects:
+15.8 / 17.0 s; `terraform_data`: 20.9 / 33.7 s; `allocations` set: 155.9 / 81.6 s).
+Runs on the same machine vary by up to a quarter.
+
+A thousand `ipam_allocation` handles on one pool of a thousand entries take 16 s to
+plan, 58 s to apply and 18 s to plan again in the short form, with Terraform 1.11.4
+(`terraform_data` for the same objects: 14 / 102 / 16 s; 9 / 50 / 11 s and 7 / 94 / 17 s
+with 1.15.5). That cost is Terraform's, for any resource of that shape. With 1.15.5,
+`requests` of objects makes the apply of the handles about a fifth slower than the
+short form, as Terraform writes the whole state, `requests` included, after each handle.
+The provider's own work is small beside it: placing 100,000 blocks takes about 30 ms.
 
 ## Known limits that Terraform imposes
 
