@@ -16,7 +16,7 @@
 //!   `shared_pool_data.rs` (the data source), `shared_allocations.rs`. What they share
 //!   has its own file: `pool_args.rs` (the arguments of every pool), `figures.rs`
 //!   (utilization), `ledger.rs` (`requests`, read and checked, and their planned
-//!   entries), `shared_state.rs`
+//!   entries; its unit tests in `ledger_tests.rs`), `shared_state.rs`
 //!   (a shared owner's state rebuilt from its blocks), `placement.rs`
 //!   (a shared owner's blocks, merged from state and database), `hold.rs` (release
 //!   holds), `common.rs` (entry facts, numbers, allocator errors as diagnostics).
