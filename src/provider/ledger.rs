@@ -262,7 +262,7 @@ pub fn at_requests(attr: &str, diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 /// Reads the requests of a configuration into allocator requests by name (`None` when
 /// any is not yet known) and the pinned blocks; problems go to `diags` with their
-/// paths (under `allocations`: [`at_requests`] moves them to where they were written).
+/// paths, under the attribute the configuration wrote ([`request_attr`]).
 pub fn read_requests(
     v: &Value,
     diags: &mut Vec<Diagnostic>,
@@ -272,8 +272,10 @@ pub fn read_requests(
         return (None, pins);
     };
     let mut requests = Some(BTreeMap::new());
+    // Paths name the attribute the configuration wrote: some details quote them.
+    let attr = request_attr(v);
     for (name, e) in &entries {
-        let path = AttrPath::attr("allocations").key(name);
+        let path = AttrPath::attr(attr).key(name);
         if e.is_unknown() {
             requests = None;
             continue;
@@ -314,7 +316,11 @@ pub fn read_requests(
                     Some(Request::Pinned(net))
                 }
                 Err(e) => {
-                    diags.push(alloc_diag(&e).at(path.clone().then("cidr")));
+                    // Named in the text too: Terraform before 1.15 shows such a path
+                    // at the resource block, not at the allocation's line.
+                    let mut d = alloc_diag(&e).at(path.clone().then("cidr"));
+                    d.detail = format!("Allocation {name:?}: {}", d.detail);
+                    diags.push(d);
                     continue;
                 }
             },

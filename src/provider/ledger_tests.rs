@@ -154,3 +154,36 @@ fn planned_requests_keep_the_prior_only_when_nothing_moves() {
         Value::Null
     );
 }
+
+/// Pins a message that named `allocations["web"].prefix_length` for a request written
+/// in `requests`, and a CIDR error that did not say which allocation it was about.
+#[test]
+fn request_errors_name_what_the_configuration_wrote() {
+    let mut diags = Vec::new();
+    read_requests(
+        &config(serde_json::json!({"web": 200, "db": "10.0.0.1/24"})),
+        &mut diags,
+    );
+    let details: Vec<&str> = diags.iter().map(|d| d.detail.as_str()).collect();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(
+        details.iter().all(|d| !d.contains("allocations")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains(r#"requests["web"].prefix_length"#)),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with(r#"Allocation "db": "10.0.0.1/24" has host bits set"#)),
+        "{details:?}"
+    );
+    assert_eq!(
+        diags[0].path,
+        Some(AttrPath::attr("requests").key("db").then("cidr"))
+    );
+}
