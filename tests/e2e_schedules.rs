@@ -85,7 +85,8 @@ fn allocations(config: &BTreeMap<String, Req>) -> String {
     config
         .iter()
         .filter_map(|(n, r)| match r {
-            Req::Size(p) => Some(format!("    {n} = {{ prefix_length = {p} }}")),
+            // The short form for sizes, objects for growers: an edit may switch forms.
+            Req::Size(p) => Some(format!("    {n} = {p}")),
             Req::Grow(p, g) => Some(format!(
                 "    {n} = {{ prefix_length = {p}, grow_to = {g} }}"
             )),

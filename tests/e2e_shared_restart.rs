@@ -15,15 +15,12 @@ const OWNER: &str = "ipam_shared_allocations.mine";
 fn a_restarted_database_loses_nothing_and_the_next_call_reconnects() {
     let db = cluster().new_database("restart");
     Shared::new(&db, &pool_body("corp", "10.0.0.0/16")).apply();
-    let s = Shared::new(
-        &db,
-        &owner_body("corp", "team-a", "    vpc = { prefix_length = 24 }", None),
-    );
+    let s = Shared::new(&db, &owner_body("corp", "team-a", "    vpc = 24", None));
     s.apply();
     s.config(&owner_body(
         "corp",
         "team-a",
-        "    vpc = { prefix_length = 24 }\n    db = { prefix_length = 25 }",
+        "    vpc = 24\n    db = { prefix_length = 25 }",
         None,
     ));
     s.tf(&["plan", "-no-color", "-input=false", "-out=p.tfplan"])

@@ -20,17 +20,17 @@ const OWNER: &str = "ipam_shared_allocations.mine";
 fn abandoned_pull_request_plans_never_renumber_main() {
     let db = cluster().new_database("trust_pr");
     Shared::new(&db, &pool_body("corp", "10.0.0.0/16")).apply();
-    let two = "    a = { prefix_length = 24 }\n    b = { prefix_length = 24 }";
+    let two = "    a = 24\n    b = 24";
     let main = Shared::new(&db, &owner_body("corp", "team-a", two, None));
     main.apply();
     let applied = main.state_cidrs(OWNER);
     assert_eq!(applied["a"], "10.0.0.0/24");
 
-    let pr1_body = "    a = { prefix_length = 23 }\n    b = { prefix_length = 24 }";
+    let pr1_body = "    a = 23\n    b = 24";
     let pr1 = main.branch(&owner_body("corp", "team-a", pr1_body, None));
     let pr1_plan = pr1.planned_cidrs(OWNER);
     assert_ne!(pr1_plan["a"], applied["a"]);
-    let pr2_body = "    a = { prefix_length = 24 }\n    b = { prefix_length = 24 }\n    c = { prefix_length = 22 }";
+    let pr2_body = "    a = 24\n    b = 24\n    c = { prefix_length = 22 }";
     let pr2 = main.branch(&owner_body("corp", "team-a", pr2_body, None));
     let pr2_plan = pr2.planned_cidrs(OWNER);
     // Side by side: the two open plans do not share a block.
@@ -119,10 +119,7 @@ fn import_moves_the_owner_and_the_old_state_can_no_longer_write() {
 fn a_committed_create_whose_state_was_lost_is_adopted_by_the_same_directory() {
     let db = cluster().new_database("trust_adopt");
     Shared::new(&db, &pool_body("corp", "10.0.0.0/16")).apply();
-    let s = Shared::new(
-        &db,
-        &owner_body("corp", "team-a", "    vpc = { prefix_length = 24 }", None),
-    );
+    let s = Shared::new(&db, &owner_body("corp", "team-a", "    vpc = 24", None));
     s.apply();
     let before = s.state_cidrs(OWNER);
     // What a kill -9 between the commit and Terraform's state write leaves behind.
@@ -131,10 +128,7 @@ fn a_committed_create_whose_state_was_lost_is_adopted_by_the_same_directory() {
     assert_eq!(s.state_cidrs(OWNER), before);
     s.assert_no_changes();
     // Another directory is still refused.
-    let other = Shared::new(
-        &db,
-        &owner_body("corp", "team-a", "    vpc = { prefix_length = 24 }", None),
-    );
+    let other = Shared::new(&db, &owner_body("corp", "team-a", "    vpc = 24", None));
     assert!(other.plan_fails().contains("Owner already exists"));
 }
 
@@ -272,7 +266,7 @@ fn a_silent_database_and_a_held_lock_fail_within_their_bounds() {
         &db,
         &format!(
             "{provider}{}",
-            owner_body("corp", "team-a", "    vpc = { prefix_length = 24 }", None)
+            owner_body("corp", "team-a", "    vpc = 24", None)
         ),
     );
     let t = Instant::now();
@@ -316,7 +310,7 @@ fn a_function_planted_in_public_never_runs() {
 fn a_wrong_database_never_empties_the_state() {
     let db = cluster().new_database("trust_wrong_db");
     Shared::new(&db, &pool_body("corp", "10.0.0.0/16")).apply();
-    let body = owner_body("corp", "team-a", "    vpc = { prefix_length = 24 }", None);
+    let body = owner_body("corp", "team-a", "    vpc = 24", None);
     let mut s = Shared::new(&db, &body);
     s.apply();
     let right = s.url.clone();

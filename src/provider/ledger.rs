@@ -177,7 +177,7 @@ fn request_object(
 /// `cidr` to pin.
 fn short_member(v: &Value) -> &'static str {
     match v {
-        Value::String(s) if Number::parse(s.trim()).is_none() => "cidr",
+        Value::String(s) if Number::parse(s).is_none() => "cidr",
         _ => "prefix_length",
     }
 }
@@ -242,7 +242,9 @@ pub fn pinned_requests<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)
 
 /// Diagnostics about allocation entries point at the attribute the configuration
 /// wrote them in (`attr`, from [`request_attr`]): `requests`, not the computed
-/// `allocations`.
+/// `allocations`. For those built where the attribute is not known (the allocator's
+/// errors, placement warnings, all under `allocations`); [`read_requests`] builds its
+/// own under the right one, as some of its texts quote the path.
 pub fn at_requests(attr: &str, diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     if attr != "requests" {
         return diags;
