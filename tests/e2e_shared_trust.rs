@@ -114,9 +114,11 @@ fn import_moves_the_owner_and_the_old_state_can_no_longer_write() {
 }
 
 /// A create whose rows were committed but whose state was never written (the provider
-/// killed after the commit) is adopted by the same working directory's next run.
+/// killed after the commit) is refused at the next plan, from the same directory too
+/// (issue 27: adoption by origin let a second backend or `state rm` take a live
+/// owner); `terraform import` brings it back with its blocks.
 #[test]
-fn a_committed_create_whose_state_was_lost_is_adopted_by_the_same_directory() {
+fn a_committed_create_whose_state_was_lost_is_recovered_by_import() {
     let db = cluster().new_database("trust_adopt");
     Shared::new(&db, &pool_body("corp", "10.0.0.0/16")).apply();
     let s = Shared::new(&db, &owner_body("corp", "team-a", "    vpc = 24", None));
@@ -124,7 +126,11 @@ fn a_committed_create_whose_state_was_lost_is_adopted_by_the_same_directory() {
     let before = s.state_cidrs(OWNER);
     // What a kill -9 between the commit and Terraform's state write leaves behind.
     s.tf(&["state", "rm", OWNER]).ok();
-    s.apply();
+    let err = s.plan_fails();
+    assert!(err.contains("Owner already exists"), "{err}");
+    assert!(err.contains("terraform import <address> corp/team-a"), "{err}");
+    s.tf(&["import", "-no-color", "-input=false", OWNER, "corp/team-a"])
+        .ok();
     assert_eq!(s.state_cidrs(OWNER), before);
     s.assert_no_changes();
     // Another directory is still refused.

@@ -29,9 +29,12 @@ use super::config::{run, store_diag, store_of};
 use super::ledger::{self, ledger_of};
 use super::placement::{self, request_key, Held, Refusal};
 use super::shared_pool::{pool_of_def, settings_of};
-use super::shared_state::{id_of, private_ledger, private_of, request_json, state_of_blocks};
+use super::shared_state::{
+    id_of, private_holder, private_ledger, private_successor_of, private_with, request_json,
+    state_of_blocks, Holder,
+};
 use crate::alloc::{Outcome, Prior, Request};
-use crate::store::{Block, Claim, StoreError};
+use crate::store::{passed_on, Block, Claim, StoreError};
 use crate::tfplugin::schema::{Attribute, Mode, Schema};
 use crate::tfplugin::{
     ApplyRequest, ApplyResponse, AttrPath, Context, Diagnostic, PlanRequest, PlanResponse,
@@ -40,10 +43,10 @@ use crate::tfplugin::{
 
 pub struct SharedAllocationsResource;
 
-/// Where this state lives, as the owner's row records it: a create whose commit
-/// outlived its provider (killed, or stopped mid-commit) is adopted by the next create
-/// from the same place, and refused from any other. Terraform runs the provider in the
-/// working directory; the workspace is read as Terraform writes it.
+/// Where this state lives, as the owner's row records it, for messages only: it never
+/// lets a create take an existing owner (a second backend or `terraform state rm` in
+/// the same directory would). Terraform runs the provider in the working directory;
+/// the workspace is read as Terraform writes it.
 fn origin() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -75,6 +78,52 @@ fn claim_of(prior: &Value) -> Claim {
         Some(c) => Claim::Held(c.to_string()),
         None => Claim::Unclaimed,
     }
+}
+
+/// The instances this process read in this run, by pool and owner: a tainted
+/// instance is read (refreshed) before Terraform plans its replacement, and that plan
+/// is given no private state of the old instance.
+fn read_holders() -> &'static std::sync::Mutex<BTreeMap<(String, String), String>> {
+    static READ: std::sync::OnceLock<std::sync::Mutex<BTreeMap<(String, String), String>>> =
+        std::sync::OnceLock::new();
+    READ.get_or_init(Default::default)
+}
+
+/// The claim a create presents: the old instance's, when this create replaces it
+/// (`-replace`, `replace_triggered_by` and a changed argument hand over the old
+/// instance's private state; a taint is known from the old instance's read in this
+/// run), else a new one.
+fn create_claim(prior_private: &[u8], pool: &str, owner: &str) -> (Claim, Option<Holder>) {
+    let from_private = private_holder(prior_private).filter(|h| h.pool == pool && h.owner == owner);
+    let holder = from_private.or_else(|| {
+        let read = read_holders().lock().ok()?;
+        read.get(&(pool.to_string(), owner.to_string()))
+            .map(|c| Holder {
+                pool: pool.to_string(),
+                owner: owner.to_string(),
+                claim: c.clone(),
+            })
+    });
+    match holder {
+        Some(h) => (
+            Claim::Successor {
+                claim: h.claim.clone(),
+                origin: origin(),
+            },
+            Some(h),
+        ),
+        None => (Claim::New { origin: origin() }, None),
+    }
+}
+
+/// The holder an existing instance's state names, for its private state.
+fn holder_of_state(state: &Value) -> Option<Holder> {
+    let (pool, owner) = names(state)?;
+    Some(Holder {
+        pool,
+        owner,
+        claim: state.get("claim").as_str()?.to_string(),
+    })
 }
 
 /// Runs a store call for a pool; a stop or an error becomes a diagnostic. Errors about
@@ -228,10 +277,20 @@ fn plan(req: &PlanRequest, ctx: &Context) -> PlanResponse {
         Ok(s) => s,
         Err(d) => return PlanResponse::errors(vec![d]),
     };
-    let claim = claim_of(&req.prior);
+    let (claim, successor_of) = if req.prior.is_null() {
+        create_claim(&req.prior_private, &pool, &owner)
+    } else {
+        (claim_of(&req.prior), None)
+    };
     let held = Held {
         state: ledger_of(&req.prior).0,
-        last_applied: private_ledger(&req.prior_private),
+        // A create starts from the old instance's ledger only when it replaces the
+        // instance of the same owner: a renamed owner's blocks are another owner's.
+        last_applied: if req.prior.is_null() && successor_of.is_none() {
+            BTreeMap::new()
+        } else {
+            private_ledger(&req.prior_private)
+        },
         owner: &owner,
     };
     let mut outcome: Option<(Outcome, placement::Merged)> = None;
@@ -334,13 +393,22 @@ fn plan(req: &PlanRequest, ctx: &Context) -> PlanResponse {
                     (_, Some(c)) => Value::str(c),
                     _ => Value::Unknown,
                 };
-                PlanResponse::planned(SharedAllocationsResource::planned(
+                let mut resp = PlanResponse::planned(SharedAllocationsResource::planned(
                     &req.config,
                     &id,
                     claim,
                     Some(&out),
                 ))
-                .with_diagnostics(diagnostics)
+                .with_diagnostics(diagnostics);
+                if successor_of.is_some() {
+                    // Reaches the old instance's destroy, which then deletes nothing.
+                    resp.planned_private = Some(private_with(
+                        &private_ledger(&req.prior_private),
+                        "successor_of",
+                        successor_of.as_ref(),
+                    ));
+                }
+                resp
             }
         },
     }
@@ -381,6 +449,9 @@ impl Resource for SharedAllocationsResource {
         let result = store_of(ctx, "ipam_shared_allocations").and_then(|(store, _)| {
             call(ctx, async {
                 let s = store.owner_state(&pool, &owner).await?;
+                if passed_on(s.row.as_ref(), &claim) {
+                    return Ok(None);
+                }
                 // The same check a write makes: a state the owner moved away from
                 // hears it now, before it plans anything.
                 crate::store::check_claim(
@@ -390,12 +461,18 @@ impl Resource for SharedAllocationsResource {
                     !s.blocks.is_empty(),
                     &claim,
                 )?;
-                Ok(s)
+                Ok(Some(s))
             })
         });
         match result {
-            Ok(s) => {
+            // This instance was replaced: its claim passed to the instance that
+            // replaced it, and it holds nothing (a deposed object Terraform kept).
+            Ok(None) => ReadResponse::new(Value::Null, vec![]),
+            Ok(Some(s)) => {
                 let claim = req.state.get("claim").as_str().map(str::to_string);
+                if let (Some(c), Ok(mut read)) = (&claim, read_holders().lock()) {
+                    read.insert((pool.clone(), owner.clone()), c.clone());
+                }
                 ReadResponse::new(
                     state_of_blocks(&pool, &owner, claim.as_deref(), &s.blocks, &req.state),
                     vec![],
@@ -410,6 +487,15 @@ impl Resource for SharedAllocationsResource {
     fn plan(&self, req: PlanRequest, ctx: &Context) -> PlanResponse {
         let attr = ledger::request_attr(&req.config);
         let mut resp = plan(&req, ctx);
+        if resp.planned_private.is_none() && !req.prior.is_null() {
+            // Every plan of an existing instance names its holder in the private
+            // state, which Terraform hands to the create that replaces it.
+            resp.planned_private = Some(private_with(
+                &private_ledger(&req.prior_private),
+                "holder",
+                holder_of_state(&req.prior).as_ref(),
+            ));
+        }
         let requests = ledger::planned_requests(&req.config, &req.prior, &resp.planned);
         if let Value::Object(o) = &mut resp.planned {
             o.insert("requests".into(), requests);
@@ -427,8 +513,15 @@ impl Resource for SharedAllocationsResource {
                 return ApplyResponse::new(Value::Null, vec![]);
             };
             let claim = claim_of(&req.prior);
+            // The destroy of an instance being replaced (either order): its claim
+            // passes to the replacing create, so it deletes nothing.
+            if let Some(h) = private_successor_of(&req.planned_private) {
+                if h.pool == pool && h.owner == owner && Claim::Held(h.claim) == claim {
+                    return ApplyResponse::new(Value::Null, vec![]);
+                }
+            }
             return match call(ctx, store.delete_owner(&pool, &owner, &claim)) {
-                Ok(()) => ApplyResponse::new(Value::Null, vec![]),
+                Ok(_) => ApplyResponse::new(Value::Null, vec![]),
                 Err(d) => ApplyResponse::new(req.prior, vec![d]),
             };
         }
@@ -445,10 +538,21 @@ impl Resource for SharedAllocationsResource {
         let Some((pool, owner)) = names(&req.planned) else {
             return ApplyResponse::new(req.prior, vec![]);
         };
-        // A create that planned a known claim adopts its own earlier, committed create.
-        let claim = match (claim_of(&req.prior), req.planned.get("claim").as_str()) {
-            (Claim::New { .. }, Some(c)) => Claim::Held(c.to_string()),
-            (c, _) => c,
+        let claim = if req.prior.is_null() {
+            // The plan's successor_of in the plan walk; in the apply walk Terraform
+            // plans the create again without the old instance's private state, and
+            // the handover that first plan recorded lets it through.
+            match private_successor_of(&req.planned_private)
+                .filter(|h| h.pool == pool && h.owner == owner)
+            {
+                Some(h) => Claim::Successor {
+                    claim: h.claim,
+                    origin: origin(),
+                },
+                None => create_claim(&[], &pool, &owner).0,
+            }
+        } else {
+            claim_of(&req.prior)
         };
         let mut diags = Vec::new();
         let (requests, _) = ledger::read_requests(&req.config, &mut diags);
@@ -497,9 +601,10 @@ impl Resource for SharedAllocationsResource {
                 if let Value::Object(o) = &mut state {
                     o.insert("claim".into(), Value::str(claim));
                 }
+                let holder = holder_of_state(&state);
                 ApplyResponse {
                     state,
-                    private: Some(private_of(&applied)),
+                    private: Some(private_with(&applied, "holder", holder.as_ref())),
                     diagnostics: vec![],
                 }
             }

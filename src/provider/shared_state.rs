@@ -27,9 +27,47 @@ pub(super) fn private_ledger(private: &[u8]) -> BTreeMap<String, IpNet> {
         .collect()
 }
 
-pub(super) fn private_of(ledger: &BTreeMap<String, IpNet>) -> Vec<u8> {
+/// The instance that holds an owner, as its private state says: the pool, the owner
+/// and the claim. Terraform hands the private state a plan returns for an instance to
+/// the create that replaces it, and to nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Holder {
+    pub pool: String,
+    pub owner: String,
+    pub claim: String,
+}
+
+fn private_field(private: &[u8], key: &str) -> Option<Holder> {
+    serde_json::from_slice::<serde_json::Value>(private)
+        .ok()
+        .and_then(|j| j.get(key).cloned())
+        .and_then(|h| serde_json::from_value(h).ok())
+}
+
+/// The holder an instance's private state names (written by apply and by every plan
+/// of an existing instance).
+pub(super) fn private_holder(private: &[u8]) -> Option<Holder> {
+    private_field(private, "holder")
+}
+
+/// The holder a replacing create's plan takes over from: Terraform passes it to the
+/// old instance's destroy, which then deletes nothing.
+pub(super) fn private_successor_of(private: &[u8]) -> Option<Holder> {
+    private_field(private, "successor_of")
+}
+
+/// The private state: the last applied ledger and, under `key`, a holder.
+pub(super) fn private_with(
+    ledger: &BTreeMap<String, IpNet>,
+    key: &str,
+    holder: Option<&Holder>,
+) -> Vec<u8> {
     let m: BTreeMap<&String, String> = ledger.iter().map(|(k, v)| (k, v.to_string())).collect();
-    serde_json::to_vec(&serde_json::json!({ "ledger": m })).unwrap_or_default()
+    let mut j = serde_json::json!({ "ledger": m });
+    if let (Some(h), Some(o)) = (holder, j.as_object_mut()) {
+        o.insert(key.into(), serde_json::json!(h));
+    }
+    serde_json::to_vec(&j).unwrap_or_default()
 }
 
 /// How the store keeps a request, so that read and import can rebuild the entry.

@@ -8,7 +8,7 @@ use super::error::db;
 use super::StoreError;
 
 /// The schema version this provider writes and reads.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -139,6 +139,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE POLICY blocks_delete ON ipam.blocks FOR DELETE USING (
         ipam.may_write(pool, owner)
         OR (reservation AND (expires_at <= pg_catalog.now() OR ipam.may_admin(pool))));
+    "#,
+    // 4: replacement. A resource instance that is replaced (`-replace`, taint,
+    // create_before_destroy) hands its claim to the instance that replaces it, and to
+    // nothing else: the plan of the replacing create records `handover_from` (the claim
+    // that may pass) until `handover_expires`; the create that takes it writes a new
+    // claim and keeps the old one in `passed_from`, so that the old instance's destroy,
+    // whichever order Terraform runs them in, knows it holds nothing any more.
+    r#"
+    ALTER TABLE ipam.owners ADD COLUMN passed_from uuid;
+    ALTER TABLE ipam.owners ADD COLUMN handover_from uuid;
+    ALTER TABLE ipam.owners ADD COLUMN handover_expires timestamptz;
     "#,
 ];
 

@@ -54,7 +54,7 @@ mod pools;
 mod rows;
 mod session;
 
-pub use claim::{check_claim, Claim, OwnerRow, OwnerState};
+pub use claim::{check_claim, passed_on, Claim, OwnerRow, OwnerState};
 pub use conn::ConnInfo;
 pub(crate) use error::chain;
 pub use error::StoreError;

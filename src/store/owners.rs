@@ -42,6 +42,19 @@ impl Store {
                     return Err(e);
                 }
             };
+            if let Claim::Successor { claim: from, .. } = claim {
+                // The replacing instance's create, planned: its claim may pass until the
+                // plan's reservations expire, to the create Terraform plans again in the
+                // apply walk (which no longer has the old instance's private state).
+                tx.c().execute(
+                    "UPDATE ipam.owners SET handover_from = claim,
+                            handover_expires = pg_catalog.now() + pg_catalog.make_interval(secs => $4::float8)
+                      WHERE pool = $1 AND owner = $2 AND claim = $3::text::uuid",
+                    &[&pool, &owner, from, &ttl.as_secs_f64()],
+                )
+                .await
+                .map_err(db)?;
+            }
             tx.c().execute(
                 "DELETE FROM ipam.blocks WHERE pool = $1 AND reservation AND expires_at <= pg_catalog.now() AND owner <> $2",
                 &[&pool, &owner],
@@ -215,7 +228,7 @@ impl Store {
             let all: Vec<&Block> = blocks.iter().collect();
             insert_blocks(tx.c(), pool, owner, &all, None).await?;
             let origin = match claim {
-                Claim::New { origin } => Some(origin.as_str()),
+                Claim::New { origin } | Claim::Successor { origin, .. } => Some(origin.as_str()),
                 _ => None,
             };
             let row = tx
@@ -225,7 +238,11 @@ impl Store {
                      VALUES ($1, $2, coalesce($3::text::uuid, pg_catalog.gen_random_uuid()), $4)
                      ON CONFLICT (pool, owner) DO UPDATE
                         SET claim = excluded.claim, origin = coalesce($4, o.origin),
-                            claimed_at = CASE WHEN o.claim IS DISTINCT FROM excluded.claim THEN pg_catalog.now() ELSE o.claimed_at END
+                            claimed_at = CASE WHEN o.claim IS DISTINCT FROM excluded.claim THEN pg_catalog.now() ELSE o.claimed_at END,
+                            -- A take-over by the replacing instance: the old claim is
+                            -- kept so that the old instance's destroy deletes nothing.
+                            passed_from = CASE WHEN o.claim IS DISTINCT FROM excluded.claim THEN o.claim ELSE o.passed_from END,
+                            handover_from = NULL, handover_expires = NULL
                      RETURNING claim::text",
                     &[&pool, &owner, &kept, &origin],
                 )
@@ -300,7 +317,8 @@ impl Store {
                 .c()
                 .query_one(
                     "INSERT INTO ipam.owners (pool, owner, claim, origin) VALUES ($1, $2, pg_catalog.gen_random_uuid(), $3)
-                     ON CONFLICT (pool, owner) DO UPDATE SET claim = excluded.claim, origin = excluded.origin, claimed_at = pg_catalog.now()
+                     ON CONFLICT (pool, owner) DO UPDATE SET claim = excluded.claim, origin = excluded.origin, claimed_at = pg_catalog.now(),
+                         passed_from = NULL, handover_from = NULL, handover_expires = NULL
                      RETURNING claim::text",
                     &[&pool, &owner, &origin],
                 )
@@ -314,21 +332,30 @@ impl Store {
         .await
     }
 
-    /// Removes the owner's allocations, reservations and claim, when `claim` may.
-    /// Nothing to do when the pool or the ledger is gone.
+    /// Removes the owner's allocations, reservations and claim, when `claim` may and
+    /// still holds it. Deletes nothing when the pool or the ledger is gone, or when the
+    /// claim passed to the instance that replaced this one ([`super::passed_on`]).
+    /// Returns whether it deleted.
     pub async fn delete_owner(
         &self,
         pool: &str,
         owner: &str,
         claim: &Claim,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.bounded("deleting the owner", async {
             let tx = self
                 .locked(true, pool, &app_name("destroy", pool, Some(owner)))
                 .await?;
+            if read_def(tx.c(), pool).await?.is_some() {
+                let row = read_owner(tx.c(), pool, owner).await?;
+                if super::passed_on(row.as_ref(), claim) {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
             match self.check_owner(&tx, pool, owner, claim).await {
                 Ok(_) => {}
-                Err(StoreError::NoPool(_)) => return tx.rollback().await,
+                Err(StoreError::NoPool(_)) => return tx.rollback().await.map(|()| false),
                 Err(e) => {
                     tx.rollback().await?;
                     return Err(e);
@@ -340,7 +367,7 @@ impl Store {
             ] {
                 tx.c().execute(sql, &[&pool, &owner]).await.map_err(db)?;
             }
-            tx.commit().await
+            tx.commit().await.map(|()| true)
         })
         .await
     }

@@ -156,7 +156,9 @@ pub(super) async fn read_owner(
 ) -> Result<Option<OwnerRow>, StoreError> {
     let row = tx
         .query_opt(
-            "SELECT claim::text, origin FROM ipam.owners WHERE pool = $1 AND owner = $2",
+            "SELECT claim::text, origin, passed_from::text,
+                    CASE WHEN handover_expires > pg_catalog.now() THEN handover_from::text END
+               FROM ipam.owners WHERE pool = $1 AND owner = $2",
             &[&pool, &owner],
         )
         .await
@@ -164,6 +166,8 @@ pub(super) async fn read_owner(
     Ok(row.map(|r| OwnerRow {
         claim: r.get(0),
         origin: r.get(1),
+        passed_from: r.get(2),
+        handover_from: r.get(3),
     }))
 }
 
