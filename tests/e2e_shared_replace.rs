@@ -176,11 +176,19 @@ fn replace_from_another_runner_keeps_the_blocks() {
 fn a_second_state_in_the_same_directory_is_refused() {
     let db = cluster().new_database("life_backend");
     let (s, before) = setup(&db, &body(""));
-    let staging = s.tf(&["plan", "-no-color", "-input=false", "-state=staging.tfstate"]);
+    let staging = s.tf(&[
+        "plan",
+        "-no-color",
+        "-input=false",
+        "-state=staging.tfstate",
+    ]);
     assert_ne!(staging.code, 0, "{}", staging.stdout);
     let err = flat(&staging.stderr);
     assert!(err.contains("Owner already exists"), "{err}");
-    assert!(err.contains("terraform import <address> corp/team-a"), "{err}");
+    assert!(
+        err.contains("terraform import <address> corp/team-a"),
+        "{err}"
+    );
     let out = s.tf(&[
         "apply",
         "-no-color",
@@ -207,7 +215,11 @@ fn renaming_an_owner_works_in_one_apply() {
     let db = cluster().new_database("life_rename");
     for (owner_from, owner_to, lifecycle) in [
         ("team-a", "team-c", ""),
-        ("team-c", "team-d", "  lifecycle {\n    create_before_destroy = true\n  }"),
+        (
+            "team-c",
+            "team-d",
+            "  lifecycle {\n    create_before_destroy = true\n  }",
+        ),
     ] {
         if owner_from == "team-a" {
             Shared::new(&db, &pool_body("corp", "10.0.0.0/16")).apply();

@@ -128,7 +128,10 @@ fn a_committed_create_whose_state_was_lost_is_recovered_by_import() {
     s.tf(&["state", "rm", OWNER]).ok();
     let err = s.plan_fails();
     assert!(err.contains("Owner already exists"), "{err}");
-    assert!(err.contains("terraform import <address> corp/team-a"), "{err}");
+    assert!(
+        err.contains("terraform import <address> corp/team-a"),
+        "{err}"
+    );
     s.tf(&["import", "-no-color", "-input=false", OWNER, "corp/team-a"])
         .ok();
     assert_eq!(s.state_cidrs(OWNER), before);

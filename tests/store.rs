@@ -42,6 +42,18 @@ fn new_claim() -> Claim {
     }
 }
 
+/// A write as the one state that holds the owner: its claim, or a create when the
+/// owner does not exist (a create never takes an existing owner, issue 27).
+async fn holder(store: &Store, pool: &str, owner: &str) -> Claim {
+    match store.owner_state(pool, owner).await {
+        Ok(ipam::store::OwnerState {
+            row: Some(ipam::store::OwnerRow { claim: Some(c), .. }),
+            ..
+        }) => Claim::Held(c),
+        _ => new_claim(),
+    }
+}
+
 fn pool(name: &str, cidr: &str) -> PoolDef {
     PoolDef {
         name: name.into(),
@@ -124,13 +136,13 @@ fn apply_rechecks_across_owners_and_the_constraint_is_the_last_line() {
     rt().block_on(async {
         store.create_pool(&pool("corp", "10.0.0.0/8")).await.unwrap();
         store
-            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16")], HOLD)
+            .apply_owner("corp", "team-a", &holder(&store, "corp", "team-a").await, &[block("team-a", "gke", "10.0.0.0/16")], HOLD)
             .await
             .unwrap();
         // Another owner's apply of an overlapping block fails, names the owner,
         // and writes nothing.
         let err = store
-            .apply_owner("corp", "team-b", &new_claim(), &[
+            .apply_owner("corp", "team-b", &holder(&store, "corp", "team-b").await, &[
                     block("team-b", "ok", "10.9.0.0/16"),
                     block("team-b", "eks", "10.0.128.0/17"),
                 ], HOLD
@@ -143,7 +155,7 @@ fn apply_rechecks_across_owners_and_the_constraint_is_the_last_line() {
         assert_eq!(store.owner_blocks("corp", "team-b").await.unwrap(), Some(vec![]));
         // One owner may overlap itself (a reservation growing over its own block).
         store
-            .apply_owner("corp", "team-a", &new_claim(), &[block("team-a", "gke", "10.0.0.0/16"), block("team-a", "x", "10.0.0.0/24")], HOLD
+            .apply_owner("corp", "team-a", &holder(&store, "corp", "team-a").await, &[block("team-a", "gke", "10.0.0.0/16"), block("team-a", "x", "10.0.0.0/24")], HOLD
             )
             .await
             .unwrap();
@@ -172,7 +184,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .plan_owner(
                 "corp",
                 "team-a",
-                &new_claim(),
+                &holder(&store, "corp", "team-a").await,
                 Duration::from_secs(3600),
                 |snap| {
                     assert!(snap.allocations.is_empty());
@@ -189,7 +201,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .plan_owner(
                 "corp",
                 "team-b",
-                &new_claim(),
+                &holder(&store, "corp", "team-b").await,
                 Duration::from_secs(3600),
                 |snap| {
                     assert_eq!(snap.reservations.len(), 1);
@@ -205,7 +217,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .apply_owner(
                 "corp",
                 "team-b",
-                &new_claim(),
+                &holder(&store, "corp", "team-b").await,
                 &[block("team-b", "eks", "10.0.0.0/16")],
                 HOLD,
             )
@@ -217,7 +229,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .plan_owner(
                 "corp",
                 "team-a",
-                &new_claim(),
+                &holder(&store, "corp", "team-a").await,
                 Duration::from_millis(200),
                 |_| Ok::<_, ()>(vec![block("team-a", "gke", "10.1.0.0/16")]),
             )
@@ -240,7 +252,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .plan_owner(
                 "corp",
                 "team-b",
-                &new_claim(),
+                &holder(&store, "corp", "team-b").await,
                 Duration::from_secs(3600),
                 |snap| {
                     assert!(snap.reservations.iter().all(|r| r.block.owner != "team-a"));
@@ -255,7 +267,7 @@ fn plan_reservations_hold_blocks_until_they_expire_and_a_newer_plan_replaces_the
             .apply_owner(
                 "corp",
                 "team-b",
-                &new_claim(),
+                &holder(&store, "corp", "team-b").await,
                 &[block("team-b", "eks", "10.1.0.0/16")],
                 HOLD,
             )
@@ -287,7 +299,7 @@ fn pool_guard_names_the_owners_and_allocations() {
             .apply_owner(
                 "corp",
                 "team-a",
-                &new_claim(),
+                &holder(&store, "corp", "team-a").await,
                 &[block("team-a", "gke", "10.200.0.0/16")],
                 HOLD,
             )
@@ -309,14 +321,20 @@ fn pool_guard_names_the_owners_and_allocations() {
         reserving.reserved = vec![net("10.200.0.0/24")];
         assert!(store.update_pool(&reserving).await.is_err());
         store
-            .delete_owner("corp", "team-a", &new_claim())
+            .delete_owner("corp", "team-a", &holder(&store, "corp", "team-a").await)
             .await
             .unwrap();
         store.update_pool(&smaller).await.unwrap();
         store.delete_pool("corp").await.unwrap();
         assert!(matches!(
             store
-                .apply_owner("corp", "team-a", &new_claim(), &[], HOLD)
+                .apply_owner(
+                    "corp",
+                    "team-a",
+                    &holder(&store, "corp", "team-a").await,
+                    &[],
+                    HOLD
+                )
                 .await,
             Err(StoreError::NoPool(_))
         ));
@@ -337,7 +355,7 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
             .apply_owner(
                 "corp",
                 "team-a",
-                &new_claim(),
+                &holder(&store, "corp", "team-a").await,
                 &[
                     block("team-a", "a", "10.0.0.0/16"),
                     block("team-a", "b", "10.1.0.0/16"),
@@ -374,10 +392,11 @@ fn a_connection_killed_mid_transaction_leaves_the_database_as_it_was() {
             false
         })
     };
+    let claim = rt().block_on(holder(&store, "corp", "team-a"));
     let result = rt().block_on(store.apply_owner(
         "corp",
         "team-a",
-        &new_claim(),
+        &claim,
         &[block("team-a", "c", "10.2.0.0/16")],
         HOLD,
     ));
@@ -554,7 +573,7 @@ fn blocks_an_owner_gives_up_stay_held_for_it() {
                 .apply_owner(
                     "corp",
                     "team-a",
-                    &new_claim(),
+                    &holder(&store, "corp", "team-a").await,
                     &[block("team-a", "a", "10.0.0.0/24")],
                     HOLD,
                 )
@@ -583,7 +602,7 @@ fn blocks_an_owner_gives_up_stay_held_for_it() {
             .apply_owner(
                 "corp",
                 "team-b",
-                &new_claim(),
+                &holder(&store, "corp", "team-b").await,
                 &[block("team-b", "b", "10.0.0.0/25")],
                 HOLD,
             )

@@ -26,13 +26,20 @@ pub struct Configured {
 }
 
 /// A positive duration argument, or its default.
-fn duration_of(config: &Value, name: &str, default: Duration) -> Result<Duration, Diagnostic> {
+fn duration_of(
+    config: &Value,
+    name: &str,
+    default: Duration,
+    (max, max_text): (Duration, &str),
+) -> Result<Duration, Diagnostic> {
     match config.get(name).as_str() {
         None => Ok(default),
         Some(text) => hold::parse_duration(text)
             .and_then(|d| {
                 if d.is_zero() {
                     Err("it must be longer than 0s".into())
+                } else if d > max {
+                    Err(format!("{text:?} is longer than its bound, {max_text}"))
                 } else {
                     Ok(d)
                 }
@@ -45,11 +52,23 @@ fn duration_of(config: &Value, name: &str, default: Duration) -> Result<Duration
 }
 
 fn ttl_of(config: &Value) -> Result<Duration, Diagnostic> {
-    duration_of(config, "reservation_ttl", DEFAULT_RESERVATION_TTL)
+    // A plan's reservations hold other teams off their blocks: a month at most.
+    duration_of(
+        config,
+        "reservation_ttl",
+        DEFAULT_RESERVATION_TTL,
+        (Duration::from_secs(720 * 3600), "720h"),
+    )
 }
 
 fn lock_timeout_of(config: &Value) -> Result<Duration, Diagnostic> {
-    duration_of(config, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    // Every wait is bounded, and a lock wait of more than an hour is a hang.
+    duration_of(
+        config,
+        "lock_timeout",
+        DEFAULT_LOCK_TIMEOUT,
+        (Duration::from_secs(3600), "1h"),
+    )
 }
 
 impl ProviderConfig for IpamProvider {
@@ -70,13 +89,13 @@ impl ProviderConfig for IpamProvider {
                     "reservation_ttl",
                     Type::String,
                     Mode::Optional,
-                    "How long the blocks a plan shows stay reserved for its owner in the shared ledger, so that other states cannot take them before the apply, as a duration (default `\"24h\"`). Apply a saved plan within it.",
+                    "How long the blocks a plan shows stay reserved for its owner in the shared ledger, so that other states cannot take them before the apply, as a duration (default `\"24h\"`, at most `\"720h\"`). Apply a saved plan within it.",
                 ),
                 Attribute::new(
                     "lock_timeout",
                     Type::String,
                     Mode::Optional,
-                    "How long a plan or apply waits for a shared pool's lock, held while another state plans or applies the same pool, as a duration (default `\"60s\"`). The error after it names the session holding the lock.",
+                    "How long a plan or apply waits for a shared pool's lock, held while another state plans or applies the same pool, as a duration (default `\"60s\"`, at most `\"1h\"`). The error after it names the session holding the lock.",
                 ),
             ],
         }

@@ -22,6 +22,8 @@ use crate::tfplugin::Value;
 /// assert!(parse_duration("30").unwrap_err().contains("unit"));
 /// assert!(parse_duration("-1h").is_err());
 /// assert!(parse_duration("3 days").is_err());
+/// // Bounded: past ten years a hold's end could not be written as a date.
+/// assert!(parse_duration("87600000h").unwrap_err().contains("87600h"));
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const HINT: &str =
@@ -55,8 +57,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += number * seconds;
         rest = &rest[unit_len..];
     }
+    if total > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "{text:?} is longer than the longest duration, 87600h (ten years)"
+        ));
+    }
     Duration::try_from_secs_f64(total).map_err(|_| format!("{text:?} is too long a duration"))
 }
+
+/// The longest duration any argument takes (ten years).
+pub const MAX_DURATION: Duration = Duration::from_secs(87600 * 3600);
 
 /// `t` as RFC 3339 UTC with whole seconds (`2026-11-27T08:00:00Z`).
 pub fn format_time(t: SystemTime) -> String {

@@ -109,7 +109,7 @@ impl Resource for PoolResource {
                 "release_hold",
                 Type::String,
                 Mode::Optional,
-                "How long a removed allocation's block stays out of reuse, as a duration such as `\"720h\"` or `\"90m\"`. The block is listed in `released` until then, and re-adding the same name gets it back. Unset, a removed block is free at once; removing this drops every hold.",
+                "How long a removed allocation's block stays out of reuse, as a duration such as `\"720h\"` or `\"90m\"`, at most `\"87600h\"` (ten years). The block is listed in `released` until then, and re-adding the same name gets it back. Unset, a removed block is free at once; removing this drops every hold.",
             ),
             Attribute::dynamic_map("requests", request_members(), Mode::OptionalComputed, REQUESTS_DOC),
             Attribute::nested_map("allocations", entry_attributes(), Mode::OptionalComputed, ALLOCATIONS_DOC),
