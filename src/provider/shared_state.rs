@@ -8,7 +8,7 @@ use ipnet::IpNet;
 
 use super::common::facts_values;
 use super::ledger;
-use crate::store::Block;
+use crate::store::{Block, Claim};
 use crate::tfplugin::Value;
 
 pub(super) fn id_of(pool: &str, owner: &str) -> String {
@@ -156,4 +156,69 @@ pub(super) fn state_of_blocks(
         },
     );
     Value::Object(obj)
+}
+
+/// Where this state lives, as the owner's row records it, for messages only: it never
+/// lets a create take an existing owner (a second backend or `terraform state rm` in
+/// the same directory would). Terraform runs the provider in the working directory;
+/// the workspace is read as Terraform writes it.
+pub(super) fn origin() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let dir = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    let data_dir = std::env::var("TF_DATA_DIR").unwrap_or_else(|_| ".terraform".into());
+    let workspace = std::env::var("TF_WORKSPACE")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string(std::path::Path::new(&data_dir).join("environment")).ok()
+        })
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "default".into());
+    format!("{host}:{dir} (workspace {workspace})")
+}
+
+/// The instances this process read in this run, by pool and owner: a tainted
+/// instance is read (refreshed) before Terraform plans its replacement, and that plan
+/// is given no private state of the old instance.
+pub(super) fn read_holders() -> &'static std::sync::Mutex<BTreeMap<(String, String), String>> {
+    static READ: std::sync::OnceLock<std::sync::Mutex<BTreeMap<(String, String), String>>> =
+        std::sync::OnceLock::new();
+    READ.get_or_init(Default::default)
+}
+
+/// The claim a create presents: the old instance's, when this create replaces it
+/// (`-replace`, `replace_triggered_by` and a changed argument hand over the old
+/// instance's private state; a taint is known from the old instance's read in this
+/// run), else a new one.
+pub(super) fn create_claim(
+    prior_private: &[u8],
+    pool: &str,
+    owner: &str,
+) -> (Claim, Option<Holder>) {
+    let from_private = private_holder(prior_private).filter(|h| h.pool == pool && h.owner == owner);
+    let holder = from_private.or_else(|| {
+        let read = read_holders().lock().ok()?;
+        read.get(&(pool.to_string(), owner.to_string()))
+            .map(|c| Holder {
+                pool: pool.to_string(),
+                owner: owner.to_string(),
+                claim: c.clone(),
+            })
+    });
+    match holder {
+        Some(h) => (
+            Claim::Successor {
+                claim: h.claim.clone(),
+                origin: origin(),
+            },
+            Some(h),
+        ),
+        None => (Claim::New { origin: origin() }, None),
+    }
 }
