@@ -30,8 +30,8 @@ use super::ledger::{self, ledger_of};
 use super::placement::{self, request_key, Held, Refusal};
 use super::shared_pool::{pool_of_def, settings_of};
 use super::shared_state::{
-    create_claim, id_of, origin, private_ledger, private_successor_of, private_with, read_holders,
-    request_json, state_of_blocks, Holder,
+    create_claim, id_of, origin, private_holder, private_ledger, private_successor_of,
+    private_with, read_holders, request_json, state_of_blocks, Holder,
 };
 use crate::alloc::{Outcome, Prior, Request};
 use crate::store::{passed_on, Block, Claim, StoreError};
@@ -217,7 +217,7 @@ fn plan(req: &PlanRequest, ctx: &Context) -> PlanResponse {
         Err(d) => return PlanResponse::errors(vec![d]),
     };
     let (claim, successor_of) = if req.prior.is_null() {
-        create_claim(&req.prior_private, &pool, &owner)
+        create_claim(private_holder(&req.prior_private), &pool, &owner)
     } else {
         (claim_of(&req.prior), None)
     };
@@ -481,15 +481,7 @@ impl Resource for SharedAllocationsResource {
             // The plan's successor_of in the plan walk; in the apply walk Terraform
             // plans the create again without the old instance's private state, and
             // the handover that first plan recorded lets it through.
-            match private_successor_of(&req.planned_private)
-                .filter(|h| h.pool == pool && h.owner == owner)
-            {
-                Some(h) => Claim::Successor {
-                    claim: h.claim,
-                    origin: origin(),
-                },
-                None => create_claim(&[], &pool, &owner).0,
-            }
+            create_claim(private_successor_of(&req.planned_private), &pool, &owner).0
         } else {
             claim_of(&req.prior)
         };

@@ -196,12 +196,15 @@ pub(super) fn read_holders() -> &'static std::sync::Mutex<BTreeMap<(String, Stri
 /// (`-replace`, `replace_triggered_by` and a changed argument hand over the old
 /// instance's private state; a taint is known from the old instance's read in this
 /// run), else a new one.
+///
+/// `from_private` is the holder the private state names: the old instance's `holder`
+/// at plan, the plan's `successor_of` at apply.
 pub(super) fn create_claim(
-    prior_private: &[u8],
+    from_private: Option<Holder>,
     pool: &str,
     owner: &str,
 ) -> (Claim, Option<Holder>) {
-    let from_private = private_holder(prior_private).filter(|h| h.pool == pool && h.owner == owner);
+    let from_private = from_private.filter(|h| h.pool == pool && h.owner == owner);
     let holder = from_private.or_else(|| {
         let read = read_holders().lock().ok()?;
         read.get(&(pool.to_string(), owner.to_string()))
